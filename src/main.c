@@ -1,0 +1,5 @@
+/* placeholder: replaced by the CLI dispatcher */
+int main(void)
+{
+	return 0;
+}

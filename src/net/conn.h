@@ -1,0 +1,88 @@
+/*
+ * conn: one client connection, plain or TLS, on a libevent bufferevent.
+ *
+ * Protocols see only this API and one callback with a few events. Reads are
+ * bounded here, in the primitive: conn_readline never returns or buffers
+ * more than its caller's maximum, and the input buffer has a high watermark.
+ */
+#ifndef HERMOD_NET_CONN_H
+#define HERMOD_NET_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+struct conn;
+
+enum conn_event {
+	CONN_EV_DATA,      /* new input is buffered */
+	CONN_EV_DRAINED,   /* all output written (only after conn_want_drained) */
+	CONN_EV_TLS_READY, /* STARTTLS handshake done; input buffer is empty */
+	CONN_EV_TIMEOUT,   /* no input for the timeout set */
+	CONN_EV_EOF,       /* peer closed */
+	CONN_EV_ERROR,     /* socket or TLS error; the conn is unusable */
+};
+
+typedef void (*conn_event_cb)(struct conn *c, enum conn_event ev, void *arg);
+
+enum conn_read {
+	CONN_READ_LINE,      /* a whole line */
+	CONN_READ_NEED_MORE, /* no full line buffered yet */
+	CONN_READ_TOO_LONG,  /* line exceeded max: dropped; the rest up to LF is skipped */
+};
+
+struct conn_line {
+	char *p;     /* NUL-terminated, without its line ending; valid until the next read */
+	size_t len;
+	bool bare_lf; /* ended with LF not preceded by CR */
+};
+
+/*
+ * Wraps an accepted socket. When tls_ctx is not NULL the connection is
+ * implicit TLS (the handshake runs before any CONN_EV_DATA). Takes ownership
+ * of fd. Never returns NULL.
+ */
+struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		      SSL_CTX *tls_ctx, conn_event_cb cb, void *arg);
+
+/* Frees immediately: closes the socket, drops unsent output. No more callbacks. */
+void conn_free(struct conn *c);
+/* Flushes pending output, then frees; no more callbacks after this call. */
+void conn_close(struct conn *c);
+
+enum conn_read conn_readline(struct conn *c, size_t max, struct conn_line *line_r);
+/* The raw input buffer, for streamed bodies (DATA, BDAT, literals). */
+struct evbuffer *conn_input(struct conn *c);
+
+int conn_write(struct conn *c, const void *p, size_t len);
+int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+size_t conn_output_pending(const struct conn *c);
+/* Ask for one CONN_EV_DRAINED once the output buffer is empty. */
+void conn_want_drained(struct conn *c);
+
+/*
+ * Starts a server-side TLS handshake on a plain connection after the
+ * protocol's "go ahead" reply has been queued: flushes that reply, discards
+ * every byte of buffered plaintext input (a pipelined injection), then
+ * handshakes. CONN_EV_TLS_READY or CONN_EV_ERROR follows.
+ */
+int conn_starttls(struct conn *c, SSL_CTX *tls_ctx);
+
+/* Idle timeout for reads, in seconds (0 disables). */
+void conn_set_timeout(struct conn *c, unsigned seconds);
+/* Stop / restart delivering input while an asynchronous step is pending. */
+void conn_pause_read(struct conn *c);
+void conn_resume_read(struct conn *c);
+
+const char *conn_peer_ip(const struct conn *c); /* numeric, no brackets */
+bool conn_is_tls(const struct conn *c);
+/* e.g. "TLSv1.3 TLS_AES_256_GCM_SHA384"; NULL on a plain connection. */
+const char *conn_tls_description(const struct conn *c);
+/* Server name the client asked for (SNI), or NULL. */
+const char *conn_tls_server_name(const struct conn *c);
+
+#endif

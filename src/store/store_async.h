@@ -1,0 +1,49 @@
+/*
+ * store_async: the store seen from the event loop.
+ *
+ * The loop never blocks on SQLite or fsync. Lookups run on a small pool of
+ * reader threads (each with its own read connection; WAL lets them proceed
+ * while the writer commits). Deliveries go to one writer thread that takes
+ * everything queued since its last commit as one batch (group commit):
+ * one data sync and one transaction for the lot. Results come back on the
+ * loop thread, through a callback, in a later event-loop iteration.
+ */
+#ifndef HERMOD_STORE_STORE_ASYNC_H
+#define HERMOD_STORE_STORE_ASYNC_H
+
+#include <event2/event.h>
+
+#include "store/store.h"
+
+struct store_async;
+struct store_req;
+
+struct store_async *store_async_new(struct event_base *base, const char *data_dir, unsigned reader_threads,
+				    const char **errstr_r);
+/* Finishes every queued delivery (and runs its callback), then stops the threads. */
+void store_async_free(struct store_async *sa);
+
+/*
+ * A cancelled request still completes (a delivery is still made durable:
+ * SMTP is at-least-once) but its callback is not called. Call it when the
+ * session that asked goes away. The handle is invalid after the callback
+ * has run or after cancel.
+ */
+void store_req_cancel(struct store_req *req);
+
+typedef void (*store_rcpt_cb)(const struct store_rcpt *r, const char *errstr, void *arg);
+/* plans is copied. errstr is NULL on success; on failure r is NULL. */
+struct store_req *store_async_rcpt_resolve(struct store_async *sa, const char *local, const char *domain,
+					   uint64_t incoming_size, const struct plan_cfg plans[CONFIG_PLAN_COUNT],
+					   store_rcpt_cb cb, void *arg);
+
+typedef void (*store_deliver_cb)(int result, const char *errstr, void *arg);
+/*
+ * Queues a delivery of body (ownership passes to the store) to the INBOX of
+ * each address. The callback runs after the batch holding it is durable.
+ */
+struct store_req *store_async_deliver(struct store_async *sa, struct spool *body, const int64_t *address_ids,
+				      size_t address_count, int64_t internal_date, store_deliver_cb cb,
+				      void *arg);
+
+#endif
