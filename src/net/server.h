@@ -15,15 +15,21 @@
 
 struct server;
 
+enum server_refusal {
+	SERVER_REFUSE_TOTAL,  /* max_connections reached */
+	SERVER_REFUSE_PER_IP, /* max_connections_per_ip reached for this peer */
+};
+
 struct server_handler {
 	/* Takes over the connection. Must eventually conn_free/conn_close it and
 	 * call server_conn_done() exactly once. */
 	void (*accept)(struct server *srv, struct conn *c, const struct listen_cfg *lc, void *arg);
 	/*
-	 * Writes the refusal for an over-limit client (e.g. "421 4.7.0 ..."),
-	 * given the reason as text; the server then closes the socket.
+	 * Writes the protocol's refusal line for an over-limit client (e.g.
+	 * SMTP "421 4.7.0 ..."); the server then closes the socket. The write
+	 * must not block (the socket is non-blocking; a short write is fine).
 	 */
-	void (*refuse)(int fd, const char *reason, void *arg);
+	void (*refuse)(int fd, enum server_refusal why, unsigned limit, const char *peer_ip, void *arg);
 	void *arg;
 };
 
