@@ -49,6 +49,9 @@ struct conn_line {
 struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *peer, socklen_t peer_len,
 		      SSL_CTX *tls_ctx, conn_event_cb cb, void *arg);
 
+/* Replaces the event callback (the server creates the conn before the protocol session). */
+void conn_set_cb(struct conn *c, conn_event_cb cb, void *arg);
+
 /* Frees immediately: closes the socket, drops unsent output. No more callbacks. */
 void conn_free(struct conn *c);
 /* Flushes pending output, then frees; no more callbacks after this call. */
