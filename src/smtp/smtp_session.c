@@ -1,0 +1,537 @@
+/*
+ * smtp_session: the life of one SMTP connection.
+ *
+ * A session is a state machine (enum smtp_state, one transition function)
+ * fed by its connection's input. Command lines go to smtp_cmd.c; message
+ * text (DATA, BDAT) is streamed through the smtp_data filter into a spool
+ * with bounded memory, then handed to the store. Two steps are asynchronous
+ * (a recipient lookup and making a message durable): while one is pending
+ * the session stops reading, so pipelined commands wait in the input buffer
+ * and are answered in order.
+ *
+ * DIAGNOSTICS: every failure a client causes gets a reply that names it,
+ * and at worst the end of its own session; nothing here exits the process.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <sodium.h>
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "smtp/smtp_private.h"
+#include "smtp/smtp_server.h"
+#include "store/store.h"
+
+static const char *const state_names[] = {
+	[SMTP_STATE_HELO] = "helo",	  [SMTP_STATE_READY] = "ready",
+	[SMTP_STATE_MAIL] = "mail",	  [SMTP_STATE_RCPT] = "rcpt",
+	[SMTP_STATE_DATA] = "data",	  [SMTP_STATE_BDAT_CHUNK] = "bdat-chunk",
+	[SMTP_STATE_BDAT] = "bdat",	  [SMTP_STATE_TLS] = "tls",
+	[SMTP_STATE_COMMIT] = "commit",
+};
+
+static void session_free(struct smtp_session *s);
+static void on_conn_event(struct conn *c, enum conn_event ev, void *arg);
+
+void smtp_set_state(struct smtp_session *s, enum smtp_state state)
+{
+	log_debug("smtp session=%s state=%s->%s", s->id, state_names[s->state], state_names[state]);
+	s->state = state;
+}
+
+void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	ASSERT(n > 0);
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)(sizeof(line) - 3);
+	memcpy(line + n, "\r\n", 2);
+	conn_write(s->conn, line, (size_t)n + 2);
+}
+
+enum smtp_flow smtp_close(struct smtp_session *s, const char *fmt, ...)
+{
+	if (fmt != NULL) {
+		char line[512];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(line, sizeof(line), fmt, ap);
+		va_end(ap);
+		smtp_reply(s, "%s", line);
+	}
+	session_free(s);
+	return SMTP_FLOW_CLOSED;
+}
+
+enum smtp_flow smtp_count_error(struct smtp_session *s)
+{
+	if (++s->errors < s->cfg->max_errors)
+		return SMTP_FLOW_CONTINUE;
+	log_info("smtp session=%s event=disconnect reason=too-many-errors errors=%u", s->id, s->errors);
+	return smtp_close(s, "421 4.7.0 %s Error: too many errors", s->cfg->hostname);
+}
+
+void smtp_transaction_reset(struct smtp_session *s)
+{
+	memset(&s->from, 0, sizeof(s->from));
+	memset(&s->mail_params, 0, sizeof(s->mail_params));
+	s->rcpt_accepted = 0;
+	s->rcpt_count = 0;
+	s->first_rcpt[0] = '\0';
+	s->message_id[0] = '\0';
+	if (s->spool != NULL) {
+		spool_free(s->spool);
+		s->spool = NULL;
+	}
+	s->body_bytes = 0;
+	s->too_big = false;
+	s->spool_failed = false;
+	s->bdat_remaining = 0;
+	s->bdat_last = false;
+	s->bdat_refusal = NULL;
+}
+
+/* Reading stops while a step is pending or the client is not reading our replies. */
+void smtp_update_reading(struct smtp_session *s)
+{
+	if (s->pending != NULL || s->output_blocked || s->state == SMTP_STATE_TLS)
+		conn_pause_read(s->conn);
+	else
+		conn_resume_read(s->conn);
+}
+
+void smtp_arm_command_timer(struct smtp_session *s, unsigned seconds)
+{
+	struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
+
+	if (seconds == 0)
+		evtimer_del(s->command_timer);
+	else
+		evtimer_add(s->command_timer, &tv);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	log_info("smtp session=%s event=disconnect reason=timeout state=%s", s->id, state_names[s->state]);
+	smtp_close(s, "421 4.4.2 %s Error: timeout exceeded", s->cfg->hostname);
+}
+
+/* ---- message text ------------------------------------------------------------ */
+
+static void format_date(char *buf, size_t size, time_t t)
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+}
+
+static void spool_put(struct smtp_session *s, const char *p, size_t len)
+{
+	const char *err;
+
+	if (s->spool == NULL || s->spool_failed)
+		return;
+	if (spool_write(s->spool, p, len, &err) < 0) {
+		log_error("smtp session=%s event=spool-error error=\"%s\"", s->id, err);
+		s->spool_failed = true;
+	}
+}
+
+/*
+ * RFC 5321 4.4: the trace header. "with" follows RFC 3848 (ESMTP, ESMTPS
+ * when TLS is active); "for" names the recipient only when there is one, so
+ * that a message stored once for several mailboxes does not reveal the
+ * others.
+ */
+static void write_trace_headers(struct smtp_session *s)
+{
+	char date[64], hdr[2048], tls_part[160] = "", for_part[SMTP_PATH_MAX + 16] = "";
+	const char *tls = conn_tls_description(s->conn);
+	int n;
+
+	if (tls != NULL)
+		snprintf(tls_part, sizeof(tls_part), "\r\n\t(%s)", tls);
+	if (s->rcpt_accepted == 1)
+		snprintf(for_part, sizeof(for_part), "\r\n\tfor <%s>", s->first_rcpt);
+	format_date(date, sizeof(date), time(NULL));
+	n = snprintf(hdr, sizeof(hdr),
+		     "Return-Path: <%s>\r\n"
+		     "Received: from %s ([%s])\r\n"
+		     "\tby %s (hermod) with %s%s id %s%s%s;\r\n"
+		     "\t%s\r\n",
+		     s->from.null_path ? "" : s->from.address, s->helo[0] ? s->helo : "unknown",
+		     conn_peer_ip(s->conn), s->cfg->hostname, s->esmtp ? "ESMTP" : "SMTP", tls ? "S" : "",
+		     s->message_id, tls_part, for_part, date);
+	if (n > 0 && (size_t)n < sizeof(hdr))
+		spool_put(s, hdr, (size_t)n);
+}
+
+static void new_message_id(struct smtp_session *s)
+{
+	unsigned char raw[6];
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(s->message_id, sizeof(s->message_id), raw, sizeof(raw));
+}
+
+void smtp_message_begin(struct smtp_session *s, enum smtp_data_mode mode)
+{
+	new_message_id(s);
+	s->spool = spool_new(s->cfg->data_dir);
+	s->body_bytes = 0;
+	s->too_big = false;
+	s->spool_failed = false;
+	smtp_data_init(&s->filter, mode);
+	write_trace_headers(s);
+}
+
+/* The filter's output: message text, counted against the size limit as it arrives. */
+static void on_text(const char *p, size_t len, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (s->too_big)
+		return;
+	s->body_bytes += len;
+	if (s->body_bytes > s->cfg->max_message_size) {
+		/* Keep reading to the end of the message, but store nothing more. */
+		s->too_big = true;
+		spool_free(s->spool);
+		s->spool = NULL;
+		return;
+	}
+	spool_put(s, p, len);
+}
+
+static void on_delivered(int result, const char *errstr, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	s->pending = NULL;
+	if (result == 0) {
+		log_info("smtp session=%s event=stored id=%s from=<%s> mailboxes=%zu size=%llu", s->id,
+			 s->message_id, s->from.null_path ? "" : s->from.address, s->rcpt_count,
+			 (unsigned long long)s->body_bytes);
+		smtp_reply(s, "250 2.0.0 Ok: stored as %s", s->message_id);
+		s->messages++;
+	} else {
+		log_error("smtp session=%s event=store-failed id=%s error=\"%s\"", s->id, s->message_id,
+			  errstr ? errstr : "unknown");
+		smtp_reply(s, "451 4.3.0 Message not stored: a local storage error occurred, try again later");
+	}
+	smtp_transaction_reset(s);
+	smtp_set_state(s, SMTP_STATE_READY);
+	if (s->closing) {
+		smtp_close(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
+		return;
+	}
+	smtp_arm_command_timer(s, s->cfg->command_timeout_s);
+	smtp_update_reading(s);
+	smtp_process_input(s);
+}
+
+enum smtp_flow smtp_message_end(struct smtp_session *s)
+{
+	const char *refusal = NULL;
+
+	smtp_data_finish(&s->filter, on_text, s);
+	if (s->filter.smuggling)
+		refusal = "550 5.5.2 Message refused: bare <LF> or <CR> around a lone \".\" line (SMTP smuggling)";
+	else if (s->too_big)
+		refusal = NULL; /* formatted below with the limit */
+	else if (s->spool_failed)
+		refusal = "451 4.3.0 Message not stored: a local storage error occurred, try again later";
+
+	if (refusal != NULL || s->too_big) {
+		log_info("smtp session=%s event=refused id=%s reason=%s", s->id, s->message_id,
+			 s->filter.smuggling ? "smuggling" : s->too_big ? "too-big" : "spool-error");
+		if (s->too_big)
+			smtp_reply(s, "552 5.3.4 Message too big: the limit is %llu bytes",
+				   (unsigned long long)s->cfg->max_message_size);
+		else
+			smtp_reply(s, "%s", refusal);
+		smtp_transaction_reset(s);
+		smtp_set_state(s, SMTP_STATE_READY);
+		smtp_arm_command_timer(s, s->cfg->command_timeout_s);
+		return SMTP_FLOW_CONTINUE;
+	}
+
+	smtp_set_state(s, SMTP_STATE_COMMIT);
+	evtimer_del(s->command_timer);
+	struct spool *body = s->spool;
+	s->spool = NULL;
+	s->pending = store_async_deliver(s->server->store, body, s->rcpt_ids, s->rcpt_count, (int64_t)time(NULL),
+					 on_delivered, s);
+	smtp_update_reading(s);
+	return SMTP_FLOW_CONTINUE;
+}
+
+/* Feeds buffered input to the DATA filter. Returns false when more input is needed. */
+static bool read_data(struct smtp_session *s, enum smtp_flow *flow)
+{
+	struct evbuffer *in = conn_input(s->conn);
+	struct evbuffer_iovec v;
+
+	while (evbuffer_get_length(in) > 0) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		size_t used = smtp_data_feed(&s->filter, v.iov_base, v.iov_len, on_text, s);
+		evbuffer_drain(in, used);
+		if (s->filter.ended) {
+			*flow = smtp_message_end(s);
+			return true;
+		}
+	}
+	smtp_arm_command_timer(s, s->cfg->data_timeout_s);
+	return false;
+}
+
+/* Reads the bytes of the current BDAT chunk. Returns false when more input is needed. */
+static bool read_chunk(struct smtp_session *s, enum smtp_flow *flow)
+{
+	struct evbuffer *in = conn_input(s->conn);
+	struct evbuffer_iovec v;
+
+	while (s->bdat_remaining > 0 && evbuffer_get_length(in) > 0) {
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		size_t len = v.iov_len < s->bdat_remaining ? v.iov_len : (size_t)s->bdat_remaining;
+		if (s->bdat_refusal == NULL)
+			smtp_data_feed(&s->filter, v.iov_base, len, on_text, s);
+		evbuffer_drain(in, len);
+		s->bdat_remaining -= len;
+	}
+	if (s->bdat_remaining > 0) {
+		smtp_arm_command_timer(s, s->cfg->data_timeout_s);
+		return false;
+	}
+	*flow = smtp_cmd_bdat_chunk_done(s);
+	return true;
+}
+
+static bool output_backlogged(struct smtp_session *s)
+{
+	if (conn_output_pending(s->conn) <= SMTP_OUTPUT_BACKLOG_MAX)
+		return false;
+	s->output_blocked = true;
+	conn_want_drained(s->conn);
+	smtp_update_reading(s);
+	return true;
+}
+
+/* Handles one complete command line, or the refusal of an unreadable one. */
+static enum smtp_flow read_command(struct smtp_session *s, bool *need_more)
+{
+	struct conn_line line;
+
+	switch (conn_readline(s->conn, s->cfg->command_line_max, &line)) {
+	case CONN_READ_NEED_MORE:
+		*need_more = true;
+		return SMTP_FLOW_CONTINUE;
+	case CONN_READ_TOO_LONG:
+		smtp_reply(s, "500 5.5.2 Error: line too long (the limit is %zu bytes)", s->cfg->command_line_max);
+		return smtp_count_error(s);
+	case CONN_READ_LINE:
+		break;
+	}
+	smtp_arm_command_timer(s, s->cfg->command_timeout_s);
+	if (line.bare_lf) {
+		/* A bare LF is how SMTP smuggling starts: commands end in CRLF only. */
+		smtp_reply(s, "500 5.5.2 Error: bare <LF> received in a command");
+		return smtp_count_error(s);
+	}
+	return smtp_cmd_dispatch(s, &line);
+}
+
+void smtp_process_input(struct smtp_session *s)
+{
+	enum smtp_flow flow = SMTP_FLOW_CONTINUE;
+	bool need_more = false;
+
+	while (!need_more && s->pending == NULL && !s->output_blocked) {
+		switch (s->state) {
+		case SMTP_STATE_TLS:
+		case SMTP_STATE_COMMIT:
+			return;
+		case SMTP_STATE_DATA:
+			need_more = !read_data(s, &flow);
+			break;
+		case SMTP_STATE_BDAT_CHUNK:
+			need_more = !read_chunk(s, &flow);
+			break;
+		default:
+			flow = read_command(s, &need_more);
+			break;
+		}
+		if (flow == SMTP_FLOW_CLOSED || output_backlogged(s))
+			return;
+	}
+}
+
+static void on_conn_event(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	switch (ev) {
+	case CONN_EV_DATA:
+		smtp_process_input(s);
+		break;
+	case CONN_EV_DRAINED:
+		s->output_blocked = false;
+		smtp_update_reading(s);
+		smtp_process_input(s);
+		break;
+	case CONN_EV_TLS_READY:
+		/* RFC 3207 4.2: forget everything learned before the handshake. */
+		log_info("smtp session=%s event=starttls tls=\"%s\"", s->id, conn_tls_description(c));
+		s->esmtp = false;
+		s->helo[0] = '\0';
+		smtp_transaction_reset(s);
+		smtp_set_state(s, SMTP_STATE_HELO);
+		smtp_update_reading(s);
+		smtp_process_input(s);
+		break;
+	case CONN_EV_TIMEOUT:
+		on_timeout(-1, 0, s);
+		break;
+	case CONN_EV_EOF:
+	case CONN_EV_ERROR:
+		log_info("smtp session=%s event=disconnect reason=%s state=%s", s->id,
+			 ev == CONN_EV_EOF ? "client-closed" : "io-error", state_names[s->state]);
+		session_free(s);
+		break;
+	}
+}
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+static void session_free(struct smtp_session *s)
+{
+	struct smtp_server *ss = s->server;
+
+	if (s->pending != NULL)
+		store_req_cancel(s->pending);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		ss->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	ss->session_count--;
+
+	event_free(s->command_timer);
+	event_free(s->session_timer);
+	smtp_transaction_reset(s);
+	free(s->rcpt_ids);
+	server_conn_done(ss->srv, s->conn);
+	conn_close(s->conn);
+	sodium_memzero(s, sizeof(*s));
+	free(s);
+}
+
+static void on_accept(struct server *srv, struct conn *c, const struct listen_cfg *lc, void *arg)
+{
+	struct smtp_server *ss = arg;
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+	unsigned char raw[6];
+	struct timeval session_tv = { .tv_sec = ss->cfg->session_timeout_s, .tv_usec = 0 };
+
+	s->server = ss;
+	s->cfg = ss->cfg;
+	s->conn = c;
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(s->id, sizeof(s->id), raw, sizeof(raw));
+	s->command_timer = evtimer_new(ss->base, on_timeout, s);
+	s->session_timer = evtimer_new(ss->base, on_timeout, s);
+	s->next = ss->sessions;
+	if (ss->sessions != NULL)
+		ss->sessions->prev = s;
+	ss->sessions = s;
+	ss->session_count++;
+
+	log_info("smtp session=%s event=connect ip=%s port=%u tls=%s", s->id, conn_peer_ip(c), lc->port,
+		 conn_is_tls(c) ? "yes" : "no");
+	evtimer_add(s->session_timer, &session_tv);
+	smtp_arm_command_timer(s, s->cfg->command_timeout_s);
+	smtp_set_state(s, SMTP_STATE_HELO);
+	conn_set_timeout(c, 0); /* our own timers: a trickling client must not reset them */
+	conn_set_cb(c, on_conn_event, s);
+	smtp_reply(s, "220 %s ESMTP hermod", s->cfg->hostname);
+}
+
+static void on_refuse(int fd, enum server_refusal why, unsigned limit, const char *peer_ip, void *arg)
+{
+	struct smtp_server *ss = arg;
+	char line[512];
+	int n;
+
+	if (why == SERVER_REFUSE_PER_IP)
+		n = snprintf(line, sizeof(line), "421 4.7.0 %s Error: too many connections from %s (limit %u)\r\n",
+			     ss->cfg->hostname, peer_ip, limit);
+	else
+		n = snprintf(line, sizeof(line),
+			     "421 4.3.2 %s Error: too many connections (limit %u), try again later\r\n",
+			     ss->cfg->hostname, limit);
+	if (n > 0 && (size_t)n < sizeof(line) && write(fd, line, (size_t)n) < 0)
+		log_debug("smtp event=refuse-write-failed ip=%s", peer_ip);
+}
+
+struct smtp_server *smtp_server_new(struct event_base *base, struct server *srv, struct store_async *store,
+				    const struct config *cfg)
+{
+	struct smtp_server *ss = xcalloc(1, sizeof(*ss));
+	struct server_handler h = { .accept = on_accept, .refuse = on_refuse, .arg = ss };
+
+	ss->base = base;
+	ss->srv = srv;
+	ss->store = store;
+	ss->cfg = cfg;
+	server_set_handler(srv, LISTEN_SMTP, &h);
+	return ss;
+}
+
+void smtp_server_set_config(struct smtp_server *ss, const struct config *cfg)
+{
+	ss->cfg = cfg;
+}
+
+void smtp_server_shutdown(struct smtp_server *ss)
+{
+	struct smtp_session *s, *next;
+
+	ss->shutting_down = true;
+	for (s = ss->sessions; s != NULL; s = next) {
+		next = s->next;
+		if (s->pending != NULL) {
+			s->closing = true; /* answered first, then closed */
+			continue;
+		}
+		log_info("smtp session=%s event=disconnect reason=shutdown state=%s", s->id, state_names[s->state]);
+		smtp_close(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
+	}
+}
+
+size_t smtp_server_session_count(const struct smtp_server *ss)
+{
+	return ss->session_count;
+}
+
+void smtp_server_free(struct smtp_server *ss)
+{
+	while (ss->sessions != NULL)
+		session_free(ss->sessions);
+	free(ss);
+}
