@@ -222,7 +222,7 @@ int cli_run(const char *config_path, int argc, char **argv)
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static void vreport(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void vreport(const char *fmt, va_list ap)
 {
 	fputs("hermod: ", stderr);
 	vfprintf(stderr, fmt, ap);
