@@ -23,6 +23,14 @@ struct store_async *store_async_new(struct event_base *base, const char *data_di
 /* Finishes every queued delivery (and runs its callback), then stops the threads. */
 void store_async_free(struct store_async *sa);
 
+/* Counters of the writer thread, for logs, tests and benchmarks. */
+struct store_async_stats {
+	uint64_t batches;       /* store_deliver_batch calls (one commit each) */
+	uint64_t deliveries;    /* requests they carried */
+	uint64_t largest_batch;
+};
+void store_async_stats(struct store_async *sa, struct store_async_stats *stats_r);
+
 /*
  * A cancelled request still completes (a delivery is still made durable:
  * SMTP is at-least-once) but its callback is not called. Call it when the

@@ -20,7 +20,8 @@
 #include "store/store_async.h"
 #include "store/store_private.h"
 
-#include <event2/thread.h>
+#include <event2/event.h>
+#include <time.h>
 
 struct fixture {
 	char *dir;
@@ -665,7 +666,225 @@ static void test_export_mbox(void **state)
 	free(out);
 }
 
-/* ASYNC_TESTS_HERE */
+
+/* ---- the asynchronous layer, driven from a libevent loop ---- */
+
+struct async_ctx {
+	int rcpt_done;
+	enum rcpt_status status;
+	int64_t address_id;
+	int deliver_done;
+	int deliver_failed;
+	int cancelled_called;
+	/* benchmark: sessions that send their next message on completion */
+	struct store_async *sa;
+	const char *dir;
+	const int64_t *ids;
+	int to_send;
+	const char *body;
+};
+
+static void on_rcpt(const struct store_rcpt *r, const char *errstr, void *arg)
+{
+	struct async_ctx *c = arg;
+
+	assert_non_null(r);
+	assert_null(errstr);
+	c->status = r->status;
+	c->address_id = r->address_id;
+	c->rcpt_done++;
+}
+
+static void on_deliver(int result, const char *errstr, void *arg)
+{
+	struct async_ctx *c = arg;
+
+	if (result < 0)
+		c->deliver_failed++;
+	assert_true(result == 0 || errstr != NULL);
+	c->deliver_done++;
+}
+
+static void on_cancelled(const struct store_rcpt *r, const char *errstr, void *arg)
+{
+	((struct async_ctx *)arg)->cancelled_called++;
+}
+
+static void on_cancelled_delivery(int result, const char *errstr, void *arg)
+{
+	((struct async_ctx *)arg)->cancelled_called++;
+}
+
+static void run_until(struct event_base *base, const int *counter, int target)
+{
+	alarm(120); /* a hang fails the test instead of the whole run */
+	while (*counter < target)
+		assert_true(event_base_loop(base, EVLOOP_ONCE) >= 0);
+	alarm(0);
+}
+
+static struct store_async *async_start(struct fixture *f, struct event_base **base_r)
+{
+	struct store_async *sa;
+	const char *err = NULL;
+
+	*base_r = event_base_new();
+	assert_non_null(*base_r);
+	if ((sa = store_async_new(*base_r, f->dir, 2, &err)) == NULL)
+		fail_msg("store_async_new: %s", err);
+	return sa;
+}
+
+static void test_async_rcpt_and_deliver(void **state)
+{
+	struct fixture *f = *state;
+	struct async_ctx c = { 0 };
+	struct event_base *base;
+	struct store_async *sa = async_start(f, &base);
+	int64_t id = add_domain_address(f->s, "alice", "example.org", ADDRESS_MAILBOX);
+	struct msg_seen ms;
+
+	store_async_rcpt_resolve(sa, "Alice", "example.org", 100, test_plans, on_rcpt, &c);
+	/* the callback never runs inside the call: only from the loop */
+	assert_int_equal(c.rcpt_done, 0);
+	run_until(base, &c.rcpt_done, 1);
+	assert_int_equal(c.status, RCPT_OK);
+	assert_int_equal(c.address_id, id);
+	store_async_rcpt_resolve(sa, "x", "elsewhere.test", 0, test_plans, on_rcpt, &c);
+	run_until(base, &c.rcpt_done, 2);
+	assert_int_equal(c.status, RCPT_NOT_HOSTED);
+
+	store_async_deliver(sa, spool_of(f->dir, "Subject: async\r\n\r\nhi\r\n"), &id, 1, 1700000000, on_deliver, &c);
+	store_async_deliver(sa, spool_of(f->dir, "x\r\n"), (const int64_t[]){ 424242 }, 1, 1, on_deliver, &c);
+	run_until(base, &c.deliver_done, 2);
+	assert_int_equal(c.deliver_failed, 1);
+	/* durable and visible through another connection */
+	inbox_messages(f->s, id, &ms);
+	assert_int_equal(ms.n, 1);
+	store_async_free(sa);
+	event_base_free(base);
+}
+
+static void test_async_cancel(void **state)
+{
+	struct fixture *f = *state;
+	struct async_ctx c = { 0 };
+	struct event_base *base;
+	struct store_async *sa = async_start(f, &base);
+	int64_t id = add_domain_address(f->s, "alice", "example.org", ADDRESS_MAILBOX);
+	struct store_req *r1, *r2;
+	struct msg_seen ms;
+
+	r1 = store_async_rcpt_resolve(sa, "alice", "example.org", 0, test_plans, on_cancelled, &c);
+	r2 = store_async_deliver(sa, spool_of(f->dir, "cancelled but kept\r\n"), &id, 1, 1, on_cancelled_delivery, &c);
+	store_req_cancel(r1);
+	store_req_cancel(r2);
+	store_async_rcpt_resolve(sa, "alice", "example.org", 0, test_plans, on_rcpt, &c);
+	store_async_deliver(sa, spool_of(f->dir, "live\r\n"), &id, 1, 1, on_deliver, &c);
+	run_until(base, &c.deliver_done, 1);
+	run_until(base, &c.rcpt_done, 1);
+	store_async_free(sa);
+	event_base_free(base);
+	assert_int_equal(c.cancelled_called, 0);
+	/* SMTP is at-least-once: the cancelled delivery is stored all the same */
+	inbox_messages(f->s, id, &ms);
+	assert_int_equal(ms.n, 2);
+}
+
+static void test_async_drain_on_free(void **state)
+{
+	struct fixture *f = *state;
+	struct async_ctx c = { 0 };
+	struct event_base *base;
+	struct store_async *sa = async_start(f, &base);
+	int64_t id = add_domain_address(f->s, "alice", "example.org", ADDRESS_MAILBOX);
+	struct msg_seen ms;
+	struct store_folder fo;
+	const char *err = NULL;
+
+	for (int i = 0; i < 300; i++)
+		store_async_deliver(sa, spool_of(f->dir, "queued\r\n"), &id, 1, 1, on_deliver, &c);
+	store_async_rcpt_resolve(sa, "alice", "example.org", 0, test_plans, on_rcpt, &c);
+	/* no loop iteration at all: free must finish the work and call back */
+	store_async_free(sa);
+	assert_int_equal(c.deliver_done, 300);
+	assert_int_equal(c.deliver_failed, 0);
+	assert_int_equal(c.rcpt_done, 1);
+	inbox_messages(f->s, id, &ms);
+	assert_int_equal(ms.n, 300);
+	assert_int_equal(store_folder_get(f->s, id, "INBOX", &fo, &err), 1);
+	assert_int_equal(fo.uidnext, 301);
+	event_base_free(base);
+}
+
+/* A session: on each completion, sends its next message. */
+static void on_bench_deliver(int result, const char *errstr, void *arg)
+{
+	struct async_ctx *c = arg;
+
+	if (result < 0)
+		fail_msg("delivery failed: %s", errstr);
+	c->deliver_done++;
+	if (c->to_send > 0) {
+		c->to_send--;
+		store_async_deliver(c->sa, spool_of(c->dir, c->body), &c->ids[c->deliver_done % 20], 1, 1,
+				    on_bench_deliver, c);
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Group commit through the async layer: 20 concurrent "sessions" each send
+ * their next 4 KiB message when the previous one is durable, so at most 20
+ * are ever queued; batches must carry many deliveries per commit.
+ * HERMOD_BENCH_MESSAGES sets the count (default 4000).
+ */
+static void test_async_group_commit_bench(void **state)
+{
+	struct fixture *f = *state;
+	const char *env = getenv("HERMOD_BENCH_MESSAGES");
+	int total = env != NULL ? atoi(env) : 4000, sessions = 20;
+	struct async_ctx c = { 0 };
+	struct store_async_stats st;
+	struct event_base *base;
+	struct store_async *sa = async_start(f, &base);
+	int64_t ids[20];
+	char *body = xmalloc(4097);
+	double t0, dt;
+
+	for (int i = 0; i < 20; i++) {
+		char local[16];
+
+		snprintf(local, sizeof(local), "user%d", i);
+		ids[i] = add_domain_address(f->s, local, "example.org", ADDRESS_MAILBOX);
+	}
+	memset(body, 'm', 4096);
+	body[4096] = '\0';
+	c = (struct async_ctx){ .sa = sa, .dir = f->dir, .ids = ids, .to_send = total - sessions, .body = body };
+	t0 = now_s();
+	for (int i = 0; i < sessions; i++)
+		store_async_deliver(sa, spool_of(f->dir, body), &ids[i], 1, 1, on_bench_deliver, &c);
+	run_until(base, &c.deliver_done, total);
+	dt = now_s() - t0;
+	store_async_stats(sa, &st);
+	print_message("store bench: %d x 4 KiB deliveries, 20 concurrent: %.3f s, %.0f msg/s, %llu batches "
+		      "(%.1f per batch, largest %llu)\n",
+		      total, dt, total / dt, (unsigned long long)st.batches, (double)st.deliveries / (double)st.batches,
+		      (unsigned long long)st.largest_batch);
+	assert_int_equal(st.deliveries, total);
+	/* far fewer commits than messages */
+	assert_true(st.batches * 2 < (uint64_t)total);
+	store_async_free(sa);
+	event_base_free(base);
+	free(body);
+}
 
 int main(void)
 {
@@ -681,6 +900,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_big_body_rename_and_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_segment_roll_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_mbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_rcpt_and_deliver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_drain_on_free, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_group_commit_bench, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

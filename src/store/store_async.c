@@ -1,0 +1,467 @@
+/*
+ * store_async: the store's threads, and the way back to the event loop.
+ *
+ * Threads: N readers, each with its own struct store (its own SQLite
+ * connection: WAL lets them read while the writer commits), sharing one
+ * lookup queue; ONE writer with its own struct store. The writer sleeps until
+ * a delivery is queued, then takes everything queued (up to
+ * STORE_ASYNC_BATCH_MAX requests or STORE_ASYNC_BATCH_BYTES of bodies) and
+ * makes it durable with one store_deliver_batch: while it syncs, new
+ * deliveries pile up and form the next batch. Under load, batches grow by
+ * themselves; idle, a lone delivery is committed at once (no timer, so no
+ * added latency).
+ *
+ * Completions go onto a mutex-protected list; the first one onto an empty
+ * list writes a byte to a pipe whose read end is an event in the loop, and
+ * the loop-side handler runs every callback (skipping cancelled requests) and
+ * frees the requests. A request is only ever touched by one side at a time:
+ * the loop until it is queued, a store thread until it is completed, then the
+ * loop again; `cancelled` is read and written on the loop thread only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/log.h"
+#include "lib/xalloc.h"
+#include "store/store_async.h"
+#include "store/store_private.h"
+
+#define STORE_ASYNC_BATCH_MAX 256
+#define STORE_ASYNC_BATCH_BYTES (64u * 1024 * 1024)
+#define STORE_ASYNC_READERS_MAX 16
+
+enum req_kind { REQ_RCPT, REQ_DELIVER };
+
+struct store_req {
+	enum req_kind kind;
+	bool cancelled;
+	void *arg;
+	store_rcpt_cb rcpt_cb;
+	store_deliver_cb deliver_cb;
+	int rc;
+	char err[256];
+
+	/* lookups */
+	char *local;
+	char *domain;
+	uint64_t incoming_size;
+	struct plan_cfg plans[CONFIG_PLAN_COUNT];
+	struct store_rcpt rcpt;
+
+	/* deliveries */
+	struct store_delivery d;
+	int64_t *ids;
+
+	struct store_req *next;
+};
+
+struct req_queue {
+	struct store_req *head;
+	struct store_req **tail;
+};
+
+struct store_async {
+	struct event_base *base;
+	struct store *writer;
+	struct store *readers[STORE_ASYNC_READERS_MAX];
+	unsigned nreaders;
+	pthread_t writer_thread;
+	bool writer_started;
+	pthread_t reader_threads[STORE_ASYNC_READERS_MAX];
+
+	pthread_mutex_t mu; /* the two work queues, stopping, stats */
+	pthread_cond_t lookup_cond;
+	pthread_cond_t deliver_cond;
+	struct req_queue lookups;
+	struct req_queue deliveries;
+	bool stopping;
+	struct store_async_stats stats;
+
+	pthread_mutex_t done_mu;
+	struct req_queue done;
+	int notify_r, notify_w;
+	struct event *notify_ev;
+};
+
+/* Each reader thread gets its own store through this. */
+struct reader_arg {
+	struct store_async *sa;
+	struct store *s;
+};
+
+static void queue_init(struct req_queue *q)
+{
+	q->head = NULL;
+	q->tail = &q->head;
+}
+
+static void queue_push(struct req_queue *q, struct store_req *req)
+{
+	req->next = NULL;
+	*q->tail = req;
+	q->tail = &req->next;
+}
+
+static struct store_req *queue_pop(struct req_queue *q)
+{
+	struct store_req *req = q->head;
+
+	if (req != NULL && (q->head = req->next) == NULL)
+		q->tail = &q->head;
+	return req;
+}
+
+/* ---- the loop side ---- */
+
+static void req_free(struct store_req *req)
+{
+	spool_free(req->d.body);
+	free(req->ids);
+	free(req->local);
+	free(req->domain);
+	free(req);
+}
+
+static void req_run_callback(struct store_req *req)
+{
+	if (req->cancelled)
+		return;
+	if (req->kind == REQ_RCPT)
+		req->rcpt_cb(req->rc == 0 ? &req->rcpt : NULL, req->rc == 0 ? NULL : req->err, req->arg);
+	else
+		req->deliver_cb(req->rc, req->rc == 0 ? NULL : req->err, req->arg);
+}
+
+static void completions_run(struct store_async *sa)
+{
+	struct store_req *list, *next;
+
+	pthread_mutex_lock(&sa->done_mu);
+	list = sa->done.head;
+	queue_init(&sa->done);
+	pthread_mutex_unlock(&sa->done_mu);
+	for (; list != NULL; list = next) {
+		next = list->next;
+		req_run_callback(list);
+		req_free(list);
+	}
+}
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[64];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	completions_run(arg);
+}
+
+/* ---- the threads' side ---- */
+
+static void complete(struct store_async *sa, struct store_req *req)
+{
+	bool was_empty;
+
+	pthread_mutex_lock(&sa->done_mu);
+	was_empty = sa->done.head == NULL;
+	queue_push(&sa->done, req);
+	pthread_mutex_unlock(&sa->done_mu);
+	/* One byte per empty->non-empty transition; the handler takes all. A
+	 * full pipe (EAGAIN) already guarantees a wake-up. */
+	if (was_empty && write(sa->notify_w, "", 1) < 0 && errno != EAGAIN)
+		log_error("store event=notify-failed error=\"%s\"", strerror(errno));
+}
+
+static void lookup_run(struct store *s, struct store_req *req)
+{
+	const char *err = NULL;
+
+	req->rc = store_rcpt_resolve(s, req->local, req->domain, req->incoming_size, req->plans, &req->rcpt, &err);
+	if (req->rc < 0)
+		snprintf(req->err, sizeof(req->err), "%s", err != NULL ? err : "store failure");
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader_arg *ra = arg;
+	struct store_async *sa = ra->sa;
+	struct store_req *req;
+
+	pthread_mutex_lock(&sa->mu);
+	for (;;) {
+		while (sa->lookups.head == NULL && !sa->stopping)
+			pthread_cond_wait(&sa->lookup_cond, &sa->mu);
+		if ((req = queue_pop(&sa->lookups)) == NULL)
+			break; /* stopping, and nothing left: drained */
+		pthread_mutex_unlock(&sa->mu);
+		lookup_run(ra->s, req);
+		complete(sa, req);
+		pthread_mutex_lock(&sa->mu);
+	}
+	pthread_mutex_unlock(&sa->mu);
+	free(ra);
+	return NULL;
+}
+
+/* Takes the next batch off the queue (caller holds mu). */
+static size_t batch_take(struct store_async *sa, struct store_req **batch)
+{
+	uint64_t bytes = 0;
+	size_t n = 0;
+
+	while (n < STORE_ASYNC_BATCH_MAX && sa->deliveries.head != NULL &&
+	       (n == 0 || bytes + spool_size(sa->deliveries.head->d.body) <= STORE_ASYNC_BATCH_BYTES)) {
+		batch[n] = queue_pop(&sa->deliveries);
+		bytes += spool_size(batch[n]->d.body);
+		n++;
+	}
+	return n;
+}
+
+static void batch_run(struct store_async *sa, struct store_req **batch, size_t n)
+{
+	struct store_delivery *d[STORE_ASYNC_BATCH_MAX];
+	const char *err = NULL;
+
+	for (size_t i = 0; i < n; i++)
+		d[i] = &batch[i]->d;
+	if (store_deliver_batch(sa->writer, d, n, &err) < 0)
+		log_error("store event=batch-failed deliveries=%zu error=\"%s\"", n, err);
+	for (size_t i = 0; i < n; i++) {
+		batch[i]->rc = batch[i]->d.result;
+		snprintf(batch[i]->err, sizeof(batch[i]->err), "%s", batch[i]->d.error);
+		/* done with the body: unlink its spool file here, not on the loop */
+		spool_free(batch[i]->d.body);
+		batch[i]->d.body = NULL;
+		complete(sa, batch[i]);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct store_async *sa = arg;
+	struct store_req *batch[STORE_ASYNC_BATCH_MAX];
+	size_t n;
+
+	pthread_mutex_lock(&sa->mu);
+	for (;;) {
+		while (sa->deliveries.head == NULL && !sa->stopping)
+			pthread_cond_wait(&sa->deliver_cond, &sa->mu);
+		if ((n = batch_take(sa, batch)) == 0)
+			break; /* stopping, and nothing left: drained */
+		sa->stats.batches++;
+		sa->stats.deliveries += n;
+		if (n > sa->stats.largest_batch)
+			sa->stats.largest_batch = n;
+		pthread_mutex_unlock(&sa->mu);
+		batch_run(sa, batch, n);
+		pthread_mutex_lock(&sa->mu);
+	}
+	pthread_mutex_unlock(&sa->mu);
+	return NULL;
+}
+
+/* ---- setup and teardown ---- */
+
+static int async_open_stores(struct store_async *sa, const char *data_dir, const char **errstr_r)
+{
+	/* the writer first: it runs any migration before the readers look */
+	if (store_open(data_dir, &sa->writer, errstr_r) < 0)
+		return -1;
+	for (unsigned i = 0; i < sa->nreaders; i++) {
+		if (store_open(data_dir, &sa->readers[i], errstr_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int async_start_threads(struct store_async *sa, const char **errstr_r)
+{
+	static _Thread_local char err[128];
+	int rc = pthread_create(&sa->writer_thread, NULL, writer_main, sa);
+
+	sa->writer_started = rc == 0;
+	if (rc != 0)
+		sa->nreaders = 0;
+	for (unsigned i = 0; rc == 0 && i < sa->nreaders; i++) {
+		struct reader_arg *ra = xmalloc(sizeof(*ra));
+
+		ra->sa = sa;
+		ra->s = sa->readers[i];
+		if ((rc = pthread_create(&sa->reader_threads[i], NULL, reader_main, ra)) != 0) {
+			free(ra);
+			/* the threads already started must be stopped by the caller */
+			sa->nreaders = i;
+		}
+	}
+	if (rc != 0) {
+		snprintf(err, sizeof(err), "cannot start the store's threads: %s", strerror(rc));
+		*errstr_r = err;
+		return -1;
+	}
+	return 0;
+}
+
+static void async_stop_threads(struct store_async *sa)
+{
+	pthread_mutex_lock(&sa->mu);
+	sa->stopping = true;
+	pthread_cond_broadcast(&sa->lookup_cond);
+	pthread_cond_broadcast(&sa->deliver_cond);
+	pthread_mutex_unlock(&sa->mu);
+	if (sa->writer_started)
+		pthread_join(sa->writer_thread, NULL);
+	for (unsigned i = 0; i < sa->nreaders; i++)
+		pthread_join(sa->reader_threads[i], NULL);
+}
+
+static void async_release(struct store_async *sa)
+{
+	if (sa->notify_ev != NULL)
+		event_free(sa->notify_ev);
+	if (sa->notify_r >= 0)
+		close(sa->notify_r);
+	if (sa->notify_w >= 0)
+		close(sa->notify_w);
+	for (unsigned i = 0; i < STORE_ASYNC_READERS_MAX; i++)
+		store_close(sa->readers[i]);
+	store_close(sa->writer);
+	pthread_mutex_destroy(&sa->mu);
+	pthread_mutex_destroy(&sa->done_mu);
+	pthread_cond_destroy(&sa->lookup_cond);
+	pthread_cond_destroy(&sa->deliver_cond);
+	free(sa);
+}
+
+static struct store_async *async_alloc(struct event_base *base, unsigned reader_threads)
+{
+	struct store_async *sa = xcalloc(1, sizeof(*sa));
+
+	sa->base = base;
+	sa->nreaders = reader_threads == 0 ? 1 : reader_threads;
+	if (sa->nreaders > STORE_ASYNC_READERS_MAX)
+		sa->nreaders = STORE_ASYNC_READERS_MAX;
+	pthread_mutex_init(&sa->mu, NULL);
+	pthread_mutex_init(&sa->done_mu, NULL);
+	pthread_cond_init(&sa->lookup_cond, NULL);
+	pthread_cond_init(&sa->deliver_cond, NULL);
+	queue_init(&sa->lookups);
+	queue_init(&sa->deliveries);
+	queue_init(&sa->done);
+	sa->notify_r = sa->notify_w = -1;
+	return sa;
+}
+
+struct store_async *store_async_new(struct event_base *base, const char *data_dir, unsigned reader_threads,
+				    const char **errstr_r)
+{
+	static _Thread_local char err[600];
+	struct store_async *sa = async_alloc(base, reader_threads);
+	int fds[2];
+
+	if (async_open_stores(sa, data_dir, errstr_r) < 0)
+		goto fail;
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+		snprintf(err, sizeof(err), "cannot create the store's notification pipe: %s", strerror(errno));
+		*errstr_r = err;
+		goto fail;
+	}
+	sa->notify_r = fds[0];
+	sa->notify_w = fds[1];
+	sa->notify_ev = event_new(base, sa->notify_r, EV_READ | EV_PERSIST, on_notify, sa);
+	if (sa->notify_ev == NULL || event_add(sa->notify_ev, NULL) < 0) {
+		*errstr_r = "cannot register the store's notification event";
+		goto fail;
+	}
+	if (async_start_threads(sa, errstr_r) < 0) {
+		async_stop_threads(sa);
+		goto fail;
+	}
+	return sa;
+fail:
+	/* errstr may point into a store we are about to close */
+	if (*errstr_r != err) {
+		snprintf(err, sizeof(err), "%s", *errstr_r);
+		*errstr_r = err;
+	}
+	async_release(sa);
+	return NULL;
+}
+
+void store_async_free(struct store_async *sa)
+{
+	if (sa == NULL)
+		return;
+	/* the threads drain their queues before they exit... */
+	async_stop_threads(sa);
+	/* ...and their completions run here, on the loop thread */
+	completions_run(sa);
+	log_info("store event=stopped batches=%llu deliveries=%llu largest_batch=%llu",
+		 (unsigned long long)sa->stats.batches, (unsigned long long)sa->stats.deliveries,
+		 (unsigned long long)sa->stats.largest_batch);
+	async_release(sa);
+}
+
+void store_async_stats(struct store_async *sa, struct store_async_stats *stats_r)
+{
+	pthread_mutex_lock(&sa->mu);
+	*stats_r = sa->stats;
+	pthread_mutex_unlock(&sa->mu);
+}
+
+/* ---- requests ---- */
+
+void store_req_cancel(struct store_req *req)
+{
+	if (req != NULL)
+		req->cancelled = true;
+}
+
+struct store_req *store_async_rcpt_resolve(struct store_async *sa, const char *local, const char *domain,
+					   uint64_t incoming_size, const struct plan_cfg plans[CONFIG_PLAN_COUNT],
+					   store_rcpt_cb cb, void *arg)
+{
+	struct store_req *req = xcalloc(1, sizeof(*req));
+
+	req->kind = REQ_RCPT;
+	req->rcpt_cb = cb;
+	req->arg = arg;
+	req->local = xstrdup(local);
+	req->domain = xstrdup(domain);
+	req->incoming_size = incoming_size;
+	memcpy(req->plans, plans, sizeof(req->plans));
+	pthread_mutex_lock(&sa->mu);
+	ASSERT(!sa->stopping);
+	queue_push(&sa->lookups, req);
+	pthread_cond_signal(&sa->lookup_cond);
+	pthread_mutex_unlock(&sa->mu);
+	return req;
+}
+
+struct store_req *store_async_deliver(struct store_async *sa, struct spool *body, const int64_t *address_ids,
+				      size_t address_count, int64_t internal_date, store_deliver_cb cb,
+				      void *arg)
+{
+	struct store_req *req = xcalloc(1, sizeof(*req));
+
+	req->kind = REQ_DELIVER;
+	req->deliver_cb = cb;
+	req->arg = arg;
+	req->ids = xmalloc((address_count ? address_count : 1) * sizeof(*req->ids));
+	if (address_count > 0)
+		memcpy(req->ids, address_ids, address_count * sizeof(*req->ids));
+	req->d.body = body;
+	req->d.address_ids = req->ids;
+	req->d.address_count = address_count;
+	req->d.internal_date = internal_date;
+	pthread_mutex_lock(&sa->mu);
+	ASSERT(!sa->stopping);
+	queue_push(&sa->deliveries, req);
+	pthread_cond_signal(&sa->deliver_cond);
+	pthread_mutex_unlock(&sa->mu);
+	return req;
+}
