@@ -487,8 +487,9 @@ static int path_mailbox(struct path_scan *ps, struct smtp_path *path)
 	ps->pos++;
 	if (path_domain(ps, path) < 0)
 		return -1;
+	/* "<a@b SIZE=1": a space here means the '>' was forgotten. */
 	if (!path_at(ps, '>'))
-		return path_unexpected(ps, "invalid character in the domain");
+		return path_unexpected(ps, path_at(ps, ' ') ? "missing '>'" : "invalid character in the domain");
 	if (copy_out(path->address, sizeof(path->address), slice_make(ps->s.p + start, ps->pos - start)) < 0)
 		return path_fail(ps, "address is longer than 256 octets");
 	return 0;

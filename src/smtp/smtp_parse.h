@@ -3,7 +3,10 @@
  *
  * They take a line without its CRLF, fill caller-owned structs and return 0,
  * or -1 with *reply_r set to the complete reply a server should send
- * ("501 5.1.7 Bad sender address syntax"), a static string.
+ * ("501 5.1.7 Bad sender address syntax: missing '>'"): a static string, or,
+ * when the reply names the cause (an unknown parameter, a path error), one
+ * in a per-thread buffer that stays valid until the next smtp_parse call
+ * from the same thread. Send it (or copy it) before parsing again.
  * No allocation, no I/O: unit-tested and fuzzed.
  */
 #ifndef HERMOD_SMTP_SMTP_PARSE_H
@@ -91,13 +94,15 @@ struct smtp_rcpt_params {
  * MAIL FROM:<path> [params]. Source routes ("@a,@b:") are accepted and
  * ignored (RFC 5321 C.). Unknown parameters are refused with 555 5.5.4.
  * Non-ASCII in the path is allowed only with SMTPUTF8 (553 5.6.7 otherwise).
+ * A SIZE= value past 2^64-1 saturates to UINT64_MAX (the caller's limit
+ * check then refuses it naming the limit).
  */
 int smtp_parse_mail(struct slice args, struct smtp_path *path_r, struct smtp_mail_params *params_r,
 		    const char **reply_r);
 /* RCPT TO:<path> [params]; "<postmaster>" alone is accepted (domain ""). */
 int smtp_parse_rcpt(struct slice args, bool smtputf8, struct smtp_path *path_r, struct smtp_rcpt_params *params_r,
 		    const char **reply_r);
-/* BDAT <size> [LAST] (RFC 3030). */
+/* BDAT <size> [LAST] (RFC 3030). A size past 2^64-1 is refused (501). */
 int smtp_parse_bdat(struct slice args, uint64_t *size_r, bool *last_r, const char **reply_r);
 
 #endif
