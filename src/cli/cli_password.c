@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,17 @@
 
 #include "auth/password.h"
 #include "lib/log.h"
+
+/*
+ * Set by a terminating signal while the terminal's echo is off: the read is
+ * abandoned so that echo can be restored before the process ends.
+ */
+static volatile sig_atomic_t prompt_interrupted;
+
+static void on_prompt_signal(int sig)
+{
+	prompt_interrupted = sig;
+}
 
 /* Room for the longest password, its CR LF, and one byte to detect excess. */
 #define CLI_PASSWORD_BUF (PASSWORD_MAX_LENGTH + 3)
@@ -31,10 +43,10 @@ static ssize_t read_line(int fd, char *buf, size_t size)
 	for (;;) {
 		char ch;
 		ssize_t n = read(fd, &ch, 1);
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && errno == EINTR && !prompt_interrupted)
 			continue;
 		if (n < 0) {
-			cli_error("cannot read the password: %s", strerror(errno));
+			cli_error("cannot read the password: %s", prompt_interrupted ? "interrupted" : strerror(errno));
 			return -1;
 		}
 		if (n == 0 || ch == '\n')
@@ -51,10 +63,28 @@ static ssize_t read_line(int fd, char *buf, size_t size)
 	return (ssize_t)len;
 }
 
+/* Catches (or restores) the signals that would end us with echo still off. */
+static void prompt_signals(bool catch, struct sigaction saved[3])
+{
+	static const int sigs[3] = { SIGINT, SIGTERM, SIGQUIT };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_prompt_signal; /* no SA_RESTART: read(2) returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < 3; i++) {
+		if (catch)
+			sigaction(sigs[i], &sa, &saved[i]);
+		else
+			sigaction(sigs[i], &saved[i], NULL);
+	}
+}
+
 /* Prompts on stderr and reads one line from the terminal with echo off. */
 static ssize_t prompt_noecho(const char *prompt, char *buf, size_t size)
 {
 	struct termios saved, quiet;
+	struct sigaction saved_sigs[3];
 
 	if (tcgetattr(STDIN_FILENO, &saved) < 0) {
 		cli_error("cannot read the terminal settings: %s", strerror(errno));
@@ -64,13 +94,23 @@ static ssize_t prompt_noecho(const char *prompt, char *buf, size_t size)
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	fputs(prompt, stderr);
 	fflush(stderr);
+	prompt_interrupted = 0;
+	prompt_signals(true, saved_sigs);
 	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) < 0) {
+		prompt_signals(false, saved_sigs);
 		cli_error("cannot turn terminal echo off: %s", strerror(errno));
 		return -1;
 	}
 	ssize_t len = read_line(STDIN_FILENO, buf, size);
 	tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+	prompt_signals(false, saved_sigs);
 	fputc('\n', stderr);
+	if (prompt_interrupted) {
+		/* read_line reported it; now end the way the signal asked. */
+		sodium_memzero(buf, size);
+		raise(prompt_interrupted);
+		return -1;
+	}
 	return len;
 }
 

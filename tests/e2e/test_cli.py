@@ -789,3 +789,28 @@ def test_dev_instance_script(tmp_path):
     assert r.returncode == 0 and "reusing" in r.stdout
     assert "password" not in r.stdout
     assert c.hashes_of("address") == [h]
+
+
+def test_password_prompt_interrupted_restores_echo(cli):
+    """SIGINT at the echo-off prompt: the terminal gets its echo back, nothing is added."""
+    import signal
+    import termios
+    master, slave = pty.openpty()
+    p = subprocess.Popen([BIN, "-c", cli.conf, "account", "add", "alice"], stdin=slave,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while termios.tcgetattr(slave)[3] & termios.ECHO:   # wait until echo is off
+            assert time.monotonic() < deadline and p.poll() is None
+            time.sleep(0.02)
+        p.send_signal(signal.SIGINT)
+        p.communicate(timeout=30)
+        assert p.returncode == -signal.SIGINT
+        assert termios.tcgetattr(slave)[3] & termios.ECHO
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(slave)
+        os.close(master)
+    assert cli.rows("account", "list")[1] == []
