@@ -220,7 +220,7 @@ void spool_free(struct spool *sp);
 
 struct store_delivery {
 	struct spool *body;          /* the whole message as stored, headers included; borrowed */
-	const int64_t *address_ids;  /* receiving addresses (INBOX of each); duplicates allowed */
+	const int64_t *address_ids;  /* receiving addresses (INBOX of each); a duplicate gets no second copy */
 	size_t address_count;
 	int64_t internal_date;       /* unix seconds */
 	/* results */

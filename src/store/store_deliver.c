@@ -407,7 +407,9 @@ static int batch_write(struct store *s, struct store_delivery *const *d, struct 
 	for (size_t i = 0; i < n; i++) {
 		d[i]->result = 0;
 		d[i]->error[0] = '\0';
-		if (body_store(s, d[i]->body, &bs, &locs[i], &err) < 0)
+		if (d[i]->address_count == 0)
+			delivery_fail(d[i], "a delivery needs at least one receiving address");
+		else if (body_store(s, d[i]->body, &bs, &locs[i], &err) < 0)
 			delivery_fail(d[i], err);
 		else
 			s->bodies_written++;
