@@ -814,3 +814,27 @@ def test_password_prompt_interrupted_restores_echo(cli):
         os.close(slave)
         os.close(master)
     assert cli.rows("account", "list")[1] == []
+
+
+def test_init_certificate_verifies_over_starttls(hermod_factory):
+    """The certificate `init` made is the one the daemon serves, valid for its hostname and 127.0.0.1."""
+    import smtplib
+    import ssl
+    inst = hermod_factory()
+    inst.start()
+    cafile = os.path.join(inst.root, "tls", "cert.pem")
+    for server_name in ("mx.test.local", "localhost", None):   # None: checked against the IP SAN
+        ctx = ssl.create_default_context(cafile=cafile)
+        s = smtplib.SMTP("127.0.0.1", inst.port, local_hostname="client.test", timeout=10)
+        if server_name is not None:
+            s._host = server_name
+        s.starttls(context=ctx)
+        assert s.sock.version() in ("TLSv1.2", "TLSv1.3")
+        s.quit()
+    # and verification is real: a name not in the SAN is refused
+    s = smtplib.SMTP("127.0.0.1", inst.port, local_hostname="client.test", timeout=10)
+    s._host = "wrong.example"
+    with pytest.raises(ssl.SSLCertVerificationError):
+        s.starttls(context=ssl.create_default_context(cafile=cafile))
+    s.close()
+    inst.stop()
