@@ -418,18 +418,29 @@ def test_password_needs_terminal_without_flag(cli):
 
 
 def _run_on_pty(cli, args, answers):
-    """Runs hermod with a pseudo-terminal as stdin; answers each prompt in turn."""
+    """Runs hermod with a pseudo-terminal as stdin and answers each prompt.
+
+    An answer is typed only once its prompt is on stderr *and* the terminal's
+    echo is off: hermod sets echo off with TCSAFLUSH, which discards anything
+    typed earlier, so typing on a timer would be racy."""
+    import termios
     master, slave = pty.openpty()
     p = subprocess.Popen([BIN, "-c", cli.conf] + args, stdin=slave, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
-    os.close(slave)
+    err = b""
     echoed = b""
     try:
-        for a in answers:
-            # wait for the prompt (on stderr) before typing, so echo is already off
-            time.sleep(0.3)
-            os.write(master, a.encode() + b"\n")
-        out, err = p.communicate(timeout=60)
+        for prompt, answer in answers:
+            deadline = time.monotonic() + 30
+            while prompt.encode() not in err or termios.tcgetattr(slave)[3] & termios.ECHO:
+                assert time.monotonic() < deadline, err
+                assert p.poll() is None, err
+                if select.select([p.stderr], [], [], 0.02)[0]:
+                    err += os.read(p.stderr.fileno(), 4096)
+            err = err.replace(prompt.encode(), b"<answered>", 1)
+            os.write(master, answer.encode() + b"\n")
+        out, rest = p.communicate(timeout=60)
+        err += rest
         while select.select([master], [], [], 0.1)[0]:
             try:
                 chunk = os.read(master, 4096)
@@ -439,21 +450,28 @@ def _run_on_pty(cli, args, answers):
                 break
             echoed += chunk
     finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(slave)
         os.close(master)
     return p.returncode, _decode(out), _decode(err), echoed
 
 
 def test_password_prompt_twice_without_echo(cli):
-    code, out, err, echoed = _run_on_pty(cli, ["account", "add", "alice"], [PW, PW])
+    code, out, err, echoed = _run_on_pty(cli, ["account", "add", "alice"],
+                                         [("New password for alice: ", PW),
+                                          ("Repeat the password for alice: ", PW)])
     assert code == 0, err
-    assert "New password for alice" in err and "Repeat" in err
+    assert "added account alice" in out
     assert PW.encode() not in echoed
     [h] = cli.hashes_of("account")
     assert verify(h, PW)
 
 
 def test_password_prompt_mismatch(cli):
-    code, out, err, _ = _run_on_pty(cli, ["account", "add", "alice"], [PW, PW2])
+    code, out, err, _ = _run_on_pty(cli, ["account", "add", "alice"],
+                                    [("New password", PW), ("Repeat the password", PW2)])
     assert code == 1
     assert "do not match" in err
     assert cli.rows("account", "list")[1] == []
