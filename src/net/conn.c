@@ -65,9 +65,17 @@ struct conn {
 	char *line;         /* conn_readline's result buffer */
 	size_t line_cap;
 
+	struct conn *closing_prev, *closing_next; /* on closing_list while flushing or lingering */
+
 	struct event *kick;        /* deferred DRAINED / DATA, never re-entrant */
 	struct event *close_timer; /* bounds conn_close */
 };
+
+/*
+ * Conns that conn_close left flushing or lingering. The protocol has
+ * forgotten them, so conn_reap_closing frees them at exit. Loop thread only.
+ */
+static struct conn *closing_list;
 
 static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
@@ -183,6 +191,14 @@ void conn_free(struct conn *c)
 {
 	if (c == NULL)
 		return;
+	if (c->closing != CLOSING_NO) {
+		if (c->closing_prev != NULL)
+			c->closing_prev->closing_next = c->closing_next;
+		else if (closing_list == c)
+			closing_list = c->closing_next;
+		if (c->closing_next != NULL)
+			c->closing_next->closing_prev = c->closing_prev;
+	}
 	event_free(c->kick);
 	event_free(c->close_timer);
 	/* Clears the callbacks now; the socket closes once libevent is done with it. */
@@ -239,6 +255,10 @@ void conn_close(struct conn *c)
 	c->cb = NULL; /* the contract: no callbacks after conn_close */
 	c->want_drained = false;
 	c->closing = CLOSING_FLUSH;
+	c->closing_next = closing_list;
+	if (closing_list != NULL)
+		closing_list->closing_prev = c;
+	closing_list = c;
 	event_del(c->kick);
 	bufferevent_disable(c->bev, EV_READ);
 	if (c->tls_handshaking || c->starttls_ssl != NULL) {
@@ -250,6 +270,12 @@ void conn_close(struct conn *c)
 		return;
 	}
 	evtimer_add(c->close_timer, &tv);
+}
+
+void conn_reap_closing(void)
+{
+	while (closing_list != NULL)
+		conn_free(closing_list);
 }
 
 /* ---- callbacks ---- */

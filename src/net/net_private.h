@@ -17,4 +17,11 @@
  */
 void net_peer_ip(const struct sockaddr *sa, socklen_t len, char *out, size_t outlen);
 
+/*
+ * Frees every conn still flushing output or lingering after conn_close.
+ * server_free calls it, so a daemon that stops its loop with clients still
+ * closing exits without leaks.
+ */
+void conn_reap_closing(void);
+
 #endif

@@ -338,6 +338,7 @@ void server_free(struct server *srv)
 	if (srv == NULL)
 		return;
 	server_stop_listening(srv);
+	conn_reap_closing();
 	event_free(srv->accept_pause);
 	for (size_t i = 0; i < SERVER_IP_BUCKETS; i++) {
 		while (srv->ips[i] != NULL) {

@@ -35,6 +35,7 @@
 #include "config/config.h"
 #include "config/config_private.h"
 #include "net/conn.h"
+#include "net/net_private.h"
 #include "net/server.h"
 
 #define MAX_RECS 256
@@ -351,6 +352,7 @@ static int teardown(void **state)
 	}
 	run_for(20); /* let libevent finish deferred frees */
 	server_free(H.srv);
+	conn_reap_closing();
 	config_free(H.cfg);
 	event_base_free(H.base);
 	return 0;
@@ -537,6 +539,23 @@ static void test_close_flushes(void **state)
 	assert_int_equal(r, 0); /* EOF after everything */
 	assert_int_equal(got, sizeof(big));
 	assert_int_equal(H.nrecs, 0); /* no callbacks after conn_close */
+	close(fd);
+}
+
+static void test_reap_closing(void **state)
+{
+	struct conn *c;
+	int fd = conn_pair(&c);
+	char buf[64];
+
+	/* The client never closes: the conn lingers until reaped (LSan checks the free). */
+	conn_printf(c, "bye\r\n");
+	H.conns[0] = NULL;
+	H.nopen--;
+	conn_close(c);
+	assert_true(read_until(fd, "bye\r\n", buf, sizeof(buf)));
+	conn_reap_closing();
+	assert_false(read_until(fd, "never", buf, sizeof(buf))); /* socket closed */
 	close(fd);
 }
 
@@ -889,6 +908,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_drained, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reap_closing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_callbacks_after_free, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_per_ip_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_total_limit_and_reload, setup, teardown),
