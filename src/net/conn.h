@@ -57,6 +57,12 @@ void conn_free(struct conn *c);
 /* Flushes pending output, then frees; no more callbacks after this call. */
 void conn_close(struct conn *c);
 
+/*
+ * Takes one line from the input. max bounds the whole line including its
+ * CRLF/LF (RFC 5321 counts the CRLF in its 512 octets) and may be at most
+ * 128 KiB (the input high watermark). After TOO_LONG the rest of that line,
+ * up to its LF, is discarded as it arrives.
+ */
 enum conn_read conn_readline(struct conn *c, size_t max, struct conn_line *line_r);
 /* The raw input buffer, for streamed bodies (DATA, BDAT, literals). */
 struct evbuffer *conn_input(struct conn *c);
