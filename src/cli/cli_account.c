@@ -56,6 +56,20 @@ static int account_exists(struct cli *c, const char *login)
 	return r;
 }
 
+/* 1 exists, 0 not, -1 error; both 0 and -1 are printed. */
+static int org_exists(struct cli *c, const char *name)
+{
+	struct store_org org;
+	const char *errstr = NULL;
+	int r = store_org_get(c->store, name, &org, &errstr);
+
+	if (r < 0)
+		cli_error("%s", errstr);
+	else if (r == 0)
+		cli_error("no organisation %s", name);
+	return r;
+}
+
 static int add_membership(struct cli *c, const char *login, const char *org, const char *role_name)
 {
 	enum org_role role = ROLE_MEMBER;
@@ -82,10 +96,12 @@ int cli_account_add(struct cli *c, const struct cli_args *a)
 		return cli_usage_error("role '%s' is not one of owner, admin, member", role);
 	if (check_login(login) != 0 || cli_open_store(c) < 0)
 		return CLI_ERROR;
-	/* Refuse duplicates before asking for a password nobody will use. */
+	/* Refuse what would fail before asking for a password nobody will use. */
 	int exists = account_exists(c, login);
 	if (exists != 0)
 		return exists < 0 ? CLI_ERROR : cli_error("account %s already exists", login);
+	if (org != NULL && org_exists(c, org) != 1)
+		return CLI_ERROR;
 	if (cli_password_read_hash(a, login, hash, sizeof(hash)) < 0)
 		return CLI_ERROR;
 	if (store_account_add(c->store, login, hash, NULL, &errstr) < 0)

@@ -131,6 +131,7 @@ int cli_address_add(struct cli *c, const struct cli_args *a)
 {
 	struct addr ad;
 	struct store_address existing;
+	struct store_domain dom;
 	enum address_kind kind;
 	uint64_t quota = 0;
 	const char *quota_text = cli_opt_value(a, "quota"), *errstr = NULL;
@@ -143,7 +144,10 @@ int cli_address_add(struct cli *c, const struct cli_args *a)
 	    addr_open(c, a->pos[0], &ad) < 0)
 		return CLI_ERROR;
 	/* Refuse what the store would refuse before asking for a password. */
-	int found = store_address_get(c->store, ad.local, ad.domain, &existing, &errstr);
+	int found = store_domain_get(c->store, ad.domain, &dom, &errstr);
+	if (found != 1)
+		return found < 0 ? cli_error("%s", errstr) : cli_error("domain %s is not hosted here", ad.domain);
+	found = store_address_get(c->store, ad.local, ad.domain, &existing, &errstr);
 	if (found != 0)
 		return found < 0 ? cli_error("%s", errstr) : cli_error("address %s already exists", ad.text);
 	if (kind_has_password(kind) && cli_password_read_hash(a, ad.text, hash, sizeof(hash)) < 0)

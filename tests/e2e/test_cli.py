@@ -371,7 +371,8 @@ def test_account_with_org_and_role(cli):
                input=PW + "\n")
     assert "admin of organisation acme" in r.out
     r = cli.fails("account", "add", "carol", "--org", "nosuch", "--password-stdin", input=PW + "\n")
-    assert "nosuch" in r.err
+    assert r.err == "hermod: no organisation nosuch\n"
+    assert [r[0] for r in cli.rows("account", "list")[1]] == ["bob"]   # carol was not created
 
 
 @pytest.mark.parametrize("login,why", [("bad login", "spaces"), ("jöhn", "accented"),
@@ -626,7 +627,11 @@ def test_address_second_catchall_refused(dom):
 
 
 def test_address_domain_not_hosted(dom):
-    dom.fails("address", "add", "bob@nothosted.test", "--password-stdin", input=PW + "\n")
+    r = dom.fails("address", "add", "bob@nothosted.test", "--password-stdin", input=PW + "\n")
+    assert r.err == "hermod: domain nothosted.test is not hosted here\n"
+    # refused before any password is asked for (stdin is not a terminal here)
+    r = dom.fails("address", "add", "bob@nothosted.test")
+    assert "not hosted" in r.err
     assert dom.rows("address", "list")[1] == []
 
 
