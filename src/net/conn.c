@@ -235,6 +235,12 @@ static void close_linger(struct conn *c)
 	struct timeval tv = { .tv_sec = CONN_CLOSE_LINGER_S, .tv_usec = 0 };
 
 	c->closing = CLOSING_LINGER;
+	if (c->tls && !c->tls_handshaking) {
+		/* close_notify (RFC 8446 6.1) so the client sees a clean end, not a truncation. */
+		SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+		if (ssl != NULL && SSL_shutdown(ssl) < 0)
+			ERR_clear_error();
+	}
 	if (shutdown(bufferevent_getfd(c->bev), SHUT_WR) < 0) {
 		conn_free(c);
 		return;
