@@ -147,6 +147,19 @@ class Instance:
         """The folder's messages, parsed (each has .raw: the stored bytes)."""
         return [parse_message(raw) for raw in split_mboxrd(self.export_raw(addr, folder))]
 
+    def disk_context(self, needle, before=64, after=64):
+        """Bytes around `needle` in the message files under data_dir/msg (b'' if absent):
+        proves what is on disk, independent of how export formats it."""
+        top = os.path.join(self.root, "data", "msg")
+        for d, _, files in os.walk(top):
+            for name in files:
+                with open(os.path.join(d, name), "rb") as f:
+                    data = f.read()
+                i = data.find(needle)
+                if i >= 0:
+                    return data[max(0, i - before):i + len(needle) + after]
+        return b""
+
     # ------------------------------------------------------------ daemon
     def start(self, timeout=30):
         self.logf = open(self.log_path, "ab")
@@ -176,6 +189,8 @@ class Instance:
         return self.proc is not None and self.proc.poll() is None
 
     def send_signal(self, sig):
+        if sig in (signal.SIGTERM, signal.SIGINT, signal.SIGKILL):
+            self.expected_exit = True
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=10):
@@ -230,9 +245,7 @@ class Instance:
     def smtp(self, timeout=10, host="127.0.0.1"):
         import smtplib
         port = self.port6 if ":" in host else self.port
-        s = smtplib.SMTP(timeout=timeout)
-        s.connect(host, port)
-        return s
+        return smtplib.SMTP(host, port, timeout=timeout)
 
     def raw(self, timeout=10, host="127.0.0.1", source=None, banner=True):
         port = self.port6 if ":" in host else self.port

@@ -88,7 +88,7 @@ def test_vrfy_is_refused_politely(hermod):
                                      "and attempt delivery"), rep
 
 
-@pytest.mark.parametrize("line", ["XYZZY", "HELP ME", "EXPN staff", "ETRN hosted.test",
+@pytest.mark.parametrize("line", ["XYZZY", "TURN", "EXPN staff", "ETRN hosted.test",
                                   "AUTH PLAIN AGFsaWNlAHgK", "MAILFROM:<a@b>", ""])
 def test_unknown_command_500(hermod, line):
     with hermod.raw() as r:
@@ -121,9 +121,10 @@ def test_data_before_rcpt_503(hermod):
         r.expect(250, "MAIL FROM:<s@remote.test>")
         rep = r.expect(503, "DATA")
         assert rep.lines[-1].startswith("503 5.5.1 Error: need RCPT command"), rep
-        # a rejected recipient does not count
+        # a rejected recipient does not count (503, or 554 "no valid recipients" as Postfix says)
         r.expect(550, "RCPT TO:<nobody@hosted.test>")
-        r.expect(503, "DATA")
+        rep = r.cmd("DATA")
+        assert rep.code in (503, 554) and rep.lines[-1][4:].startswith("5.5.1"), rep
 
 
 def test_nested_mail_503(hermod):
@@ -140,7 +141,8 @@ def test_bdat_without_rcpt_503(hermod):
         r.expect(250, "MAIL FROM:<s@remote.test>")
         r.send(b"BDAT 5 LAST\r\nhello")
         rep = r.reply()
-        assert rep.code == 503, rep
+        # like DATA in the same state: 503 5.5.1 Error: need RCPT command
+        assert rep.lines[-1].startswith("503 5.5.1 Error: need RCPT command"), rep
         # the 5 octets were consumed as data, not parsed as a command
         r.expect(250, "NOOP")
 
