@@ -184,6 +184,18 @@ static int parse_args(const struct cli_cmd *cmd, int argc, char **argv, struct c
 	return CLI_OK;
 }
 
+/* No row matched: the whole usage for an unknown verb, the verb's own otherwise. */
+static int usage_unknown(const char *verb)
+{
+	if (!verb_known(verb)) {
+		fprintf(stderr, "hermod: unknown command '%s'\n", verb);
+		usage_all(stderr);
+	} else {
+		usage_verb(verb);
+	}
+	return CLI_USAGE;
+}
+
 int cli_run(const char *config_path, int argc, char **argv)
 {
 	if (argc < 1) {
@@ -196,15 +208,8 @@ int cli_run(const char *config_path, int argc, char **argv)
 	}
 	int consumed = 0;
 	const struct cli_cmd *cmd = cmd_find(argc, argv, &consumed);
-	if (cmd == NULL) {
-		if (!verb_known(argv[0])) {
-			fprintf(stderr, "hermod: unknown command '%s'\n", argv[0]);
-			usage_all(stderr);
-		} else {
-			usage_verb(argv[0]);
-		}
-		return CLI_USAGE;
-	}
+	if (cmd == NULL)
+		return usage_unknown(argv[0]);
 
 	struct cli_args args;
 	struct cli c = { .config_path = config_path };
