@@ -51,7 +51,8 @@ struct smtp_command {
  * SMTP_VERB_UNKNOWN and return 0. "MAIL FROM:" and "RCPT TO:" are
  * recognised as wholes (case-insensitive, RFC 5321 allows no space before
  * the colon; we accept one, as Postfix does, for broken clients).
- * Returns -1 (500/501 reply) for NUL bytes or other control characters.
+ * Returns -1 (500/501 reply) for NUL bytes or other control characters,
+ * and (501) for MAIL / RCPT without "FROM:" / "TO:".
  */
 int smtp_parse_command(const char *line, size_t len, struct smtp_command *cmd_r, const char **reply_r);
 
