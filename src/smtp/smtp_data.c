@@ -133,7 +133,7 @@ static int step_cr(struct smtp_data_filter *f, struct out_ctx *o, char c)
 	return 0;
 }
 
-/* A lone dot line that did not end in CRLF after a CRLF: never an end. */
+/* A lone dot line with a bare CR or LF on either side: text, never the end. */
 static void smuggled_dot(struct smtp_data_filter *f, struct out_ctx *o)
 {
 	f->smuggling = true;

@@ -351,7 +351,7 @@ static int path_source_route(struct path_scan *ps)
 
 	while (path_at(ps, '@')) {
 		ps->pos++;
-		n = scan_domain(path_rest(ps), true, false);
+		n = scan_domain(path_rest(ps), false, false);
 		if (n == 0)
 			return path_fail(ps, "invalid source route");
 		ps->pos += n;
@@ -388,9 +388,11 @@ static int path_quoted_local(struct path_scan *ps, struct smtp_path *path)
 		if (c == '\\') {
 			/* quoted-pairSMTP = "\" %d32-126 */
 			ps->pos++;
-			if (ps->pos >= ps->s.len || ps->s.p[ps->pos] < 32 || ps->s.p[ps->pos] > 126)
-				return path_fail(ps, "invalid quoted local part");
+			if (ps->pos >= ps->s.len)
+				break;
 			c = (unsigned char)ps->s.p[ps->pos];
+			if (c < 32 || c > 126)
+				return path_fail(ps, "invalid quoted local part");
 		} else if (c >= 0x80) {
 			if ((n = path_utf8(ps)) == 0)
 				return path_fail(ps, "invalid UTF-8 in the local part");
