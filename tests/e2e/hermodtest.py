@@ -65,13 +65,15 @@ class HermodError(Exception):
 class Instance:
     """One hermod instance in its own directory (config, data, tls, log)."""
 
-    def __init__(self, root, limits=None, extra_config="", ipv6=None):
+    def __init__(self, root, limits=None, extra_config="", ipv6=None, env=None):
         self.root = root
         self.conf = os.path.join(root, "hermod.conf")
         self.log_path = os.path.join(root, "serve.log")
         self.limits = dict(DEFAULT_LIMITS)
         self.limits.update(limits or {})
         self.extra_config = extra_config
+        self.env = dict(os.environ)
+        self.env.update(env or {})
         self.ipv6 = ipv6_loopback_works() if ipv6 is None else ipv6
         self.port = free_port()
         self.port6 = free_port("::1") if self.ipv6 else None
@@ -166,7 +168,7 @@ class Instance:
         self.logf.write(f"=== e2e: serve run {self.runs + 1}\n".encode())
         self.logf.flush()
         start_off = os.path.getsize(self.log_path)
-        self.proc = subprocess.Popen([HERMOD_BIN, "-c", self.conf, "serve"],
+        self.proc = subprocess.Popen([HERMOD_BIN, "-c", self.conf, "serve"], env=self.env,
                                      stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT)
         self.runs += 1

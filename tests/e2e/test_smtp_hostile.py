@@ -1,5 +1,6 @@
 """Hostile clients: oversized lines, SMTP smuggling, bare LF, too many
 recipients, slow-loris, error floods and connection floods."""
+import os
 import socket
 import threading
 import time
@@ -443,3 +444,61 @@ def test_other_sessions_unaffected_by_hostile_ones(hermod):
     assert hermod.count(ALICE) == 10
     assert took < 5, f"10 deliveries took {took:.1f}s under attack"
     assert hermod.count(BOB) == 0
+
+
+# ------------------------------------------------------------------ bounded memory
+
+def peak_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+# ASan keeps freed memory in a quarantine (256 MiB by default), which would look like
+# growth; a small quarantine keeps the measurement about the daemon's own buffers.
+SMALL_QUARANTINE = {"ASAN_OPTIONS": ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
+                                                            "quarantine_size_mb=1"]))}
+
+
+@pytest.mark.hermod(env=SMALL_QUARANTINE)
+def test_endless_command_line_uses_bounded_memory(hermod):
+    flood = 32 * 1024 * 1024
+    with hermod.raw() as r:
+        r.ehlo()
+        before = peak_rss_kib(hermod.pid)
+        chunk = b"C" * (1024 * 1024)
+        sent = 0
+        while sent < flood and safe_send(r, chunk):
+            sent += len(chunk)
+            r.pending(0)
+        r.pending(0.5)
+    after = peak_rss_kib(hermod.pid)
+    grew = (after - before) * 1024
+    assert grew < flood // 4, f"peak RSS grew by {grew >> 20} MiB for {sent >> 20} MiB without a newline"
+    with hermod.raw() as r2:
+        r2.ehlo()
+
+
+@pytest.mark.hermod(limits={"max_message_size": "100M", "data_timeout": "30s"}, env=SMALL_QUARANTINE)
+def test_large_message_is_streamed_with_bounded_memory(hermod):
+    line = b"M" * (1024 * 1024 - 2) + b"\r\n"   # 1 MiB lines, far over RFC 5321's 1000
+    count = 40
+    with hermod.raw(timeout=60) as r:
+        r.ehlo()
+        r.expect(250, "MAIL FROM:<s@remote.test>")
+        r.expect(250, f"RCPT TO:<{ALICE}>")
+        r.expect(354, "DATA")
+        before = peak_rss_kib(hermod.pid)
+        r.send(b"Subject: big stream\r\n\r\n")
+        for _ in range(count):
+            r.send(line)
+        r.send(b".\r\n")
+        rep = r.reply(60)
+        assert rep.code == 250, rep
+    after = peak_rss_kib(hermod.pid)
+    grew = (after - before) * 1024
+    assert grew < count * len(line) // 4, f"peak RSS grew by {grew >> 20} MiB for a {count} MiB message"
+    sizes = hermod.folders(ALICE)["INBOX"]
+    assert sizes[0] == 1 and sizes[1] >= count * len(line), sizes
