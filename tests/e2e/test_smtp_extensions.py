@@ -316,3 +316,47 @@ def test_swaks_starttls(hermod):
     assert p.returncode == 0, out
     assert "220 2.0.0 Ready to start TLS" in out
     assert [m["Subject"] for m in hermod.fetch(ALICE)] == ["swaks tls"]
+
+
+def test_whole_transaction_in_one_write_with_data(hermod):
+    blob = (b"EHLO client.test\r\nMAIL FROM:<s@remote.test>\r\nRCPT TO:<alice@hosted.test>\r\nDATA\r\n"
+            + dot_stuff(message(subject="one write data")) + b".\r\nQUIT\r\n")
+    with hermod.raw() as r:
+        r.send(blob)
+        codes = [r.reply().code for _ in range(6)]
+        assert codes == [250, 250, 250, 354, 250, 221], codes
+    assert [m["Subject"] for m in hermod.fetch(ALICE)] == ["one write data"]
+
+
+@pytest.mark.hermod(limits={"command_timeout": "2s"})
+def test_starttls_then_silence_is_timed_out(hermod):
+    with hermod.raw() as r:
+        r.ehlo()
+        r.expect(220, "STARTTLS")
+        # never start the handshake
+        r.wait_closed(6)
+
+
+def test_starttls_then_garbage_handshake(hermod):
+    with hermod.raw() as r:
+        r.ehlo()
+        r.expect(220, "STARTTLS")
+        r.send(b"this is not a TLS ClientHello\r\n" * 10)
+        r.wait_closed(5)
+    # the daemon is unharmed
+    with hermod.smtp() as s:
+        s.sendmail("s@remote.test", [ALICE], message(subject="after bad tls"))
+    assert hermod.count(ALICE) == 1
+
+
+def test_starttls_client_vanishes_mid_handshake(hermod):
+    import socket as _s
+    for _ in range(5):
+        r = hermod.raw()
+        r.ehlo()
+        r.expect(220, "STARTTLS")
+        r.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # start of a ClientHello
+        r.sock.setsockopt(_s.SOL_SOCKET, _s.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        r.close()  # RST
+    with hermod.raw() as r:
+        r.ehlo()

@@ -502,3 +502,65 @@ def test_large_message_is_streamed_with_bounded_memory(hermod):
     assert grew < count * len(line) // 4, f"peak RSS grew by {grew >> 20} MiB for a {count} MiB message"
     sizes = hermod.folders(ALICE)["INBOX"]
     assert sizes[0] == 1 and sizes[1] >= count * len(line), sizes
+
+
+# ------------------------------------------------------------------ odd but survivable input
+
+def test_nul_and_control_bytes_in_message(hermod):
+    with hermod.raw() as r:
+        r.ehlo()
+        r.expect(250, "MAIL FROM:<s@remote.test>")
+        r.expect(250, f"RCPT TO:<{ALICE}>")
+        r.expect(354, "DATA")
+        r.send(b"Subject: nul\r\n\r\nbefore\x00after\x01\x7f\xff\r\n.\r\n")
+        rep = r.reply()
+        assert rep.code in (250, 550, 554), rep
+        r.expect(250, "NOOP")
+    if rep.code == 250:
+        [m] = hermod.fetch(ALICE)
+        assert body_of(m.raw) == b"before\x00after\x01\x7f\xff\n"
+
+
+@pytest.mark.parametrize("addr", ["<" + "a" * 65 + "@hosted.test>", "<alice@" + "d" * 256 + ".test>",
+                                  "<" + "a" * 60 + "@" + ("x" * 60 + ".") * 4 + "test>"])
+def test_overlong_addresses_refused(hermod, addr):
+    with hermod.raw() as r:
+        r.ehlo()
+        r.expect(250, "MAIL FROM:<s@remote.test>")
+        rep = r.cmd(f"RCPT TO:{addr}")
+        assert rep.code in (501, 550, 553, 554), rep
+        rep = r.cmd(f"MAIL FROM:{addr}")
+        assert rep.code in (501, 503, 553), rep
+
+
+@pytest.mark.parametrize("helo", ["", "x" * 2000, "[127.0.0.1]", "[IPv6:::1]", "bad..name", "ünï.test"])
+def test_odd_ehlo_arguments(hermod, helo):
+    with hermod.raw() as r:
+        rep = r.cmd(f"EHLO {helo}".rstrip().encode("utf-8"))
+        assert rep.code in (250, 501), rep
+        r.expect(250, "NOOP")
+
+
+def test_concurrent_deliveries_all_stored_once(hermod):
+    errors = []
+    per_thread = 5
+
+    def worker(n):
+        try:
+            with hermod.smtp(timeout=20) as s:
+                for i in range(per_thread):
+                    s.sendmail("s@remote.test", [ALICE, BOB],
+                               message(subject=f"c{n}-{i}", body=f"thread {n} message {i}\r\n"))
+        except Exception as e:  # collected and reported below
+            errors.append(f"{n}: {e!r}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors[:5]
+    want = sorted(f"c{n}-{i}" for n in range(30) for i in range(per_thread))
+    for addr in (ALICE, BOB):
+        got = sorted(m["Subject"] for m in hermod.fetch(addr))
+        assert got == want, (addr, len(got))
