@@ -97,7 +97,8 @@ static void on_shutdown_tick(evutil_socket_t fd, short what, void *arg)
 	struct daemon *d = arg;
 	size_t left = smtp_server_session_count(d->smtp);
 
-	if (left == 0 || elapsed_since(&d->shutdown_started) >= d->cfg->shutdown_grace_s) {
+	/* Sessions gone and their last replies (the 421s) written. */
+	if ((left == 0 && conn_flushing_count() == 0) || elapsed_since(&d->shutdown_started) >= d->cfg->shutdown_grace_s) {
 		if (left > 0)
 			log_warn("hermod event=shutdown note=\"grace period over, closing %zu sessions\"", left);
 		event_base_loopbreak(d->base);

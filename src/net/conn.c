@@ -278,6 +278,16 @@ void conn_close(struct conn *c)
 	evtimer_add(c->close_timer, &tv);
 }
 
+size_t conn_flushing_count(void)
+{
+	size_t n = 0;
+
+	for (const struct conn *c = closing_list; c != NULL; c = c->closing_next)
+		if (c->closing == CLOSING_FLUSH)
+			n++;
+	return n;
+}
+
 void conn_reap_closing(void)
 {
 	while (closing_list != NULL)

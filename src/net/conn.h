@@ -56,6 +56,8 @@ void conn_set_cb(struct conn *c, conn_event_cb cb, void *arg);
 void conn_free(struct conn *c);
 /* Flushes pending output, then frees; no more callbacks after this call. */
 void conn_close(struct conn *c);
+/* Closed conns still writing their last output (a shutdown waits for them). */
+size_t conn_flushing_count(void);
 
 /*
  * Takes one line from the input. max bounds the whole line including its

@@ -207,8 +207,9 @@ static void reply_rcpt(struct smtp_session *s, const struct store_rcpt *r)
 	case RCPT_OVER_QUOTA:
 		smtp_reply(s, "452 4.2.2 <%s>: Mailbox full: quota of %lld bytes reached", addr,
 			   (long long)r->quota_bytes);
-		return;
+		break;
 	}
+	s->rcpt_refused++;
 	log_info("smtp session=%s event=rcpt-refused rcpt=<%s> status=%d", s->id, addr, (int)r->status);
 }
 
@@ -263,7 +264,7 @@ static const char *data_sequence_error(const struct smtp_session *s)
 	case SMTP_STATE_READY:
 		return "503 5.5.1 Error: need MAIL command";
 	case SMTP_STATE_MAIL:
-		return "554 5.5.1 Error: no valid recipients";
+		return s->rcpt_refused ? "554 5.5.1 Error: no valid recipients" : "503 5.5.1 Error: need RCPT command";
 	case SMTP_STATE_BDAT:
 		return "503 5.5.1 Error: BDAT and DATA cannot be mixed in one transaction";
 	default:
@@ -303,10 +304,11 @@ static enum smtp_flow cmd_bdat(struct smtp_session *s, struct slice args)
 	if (s->state == SMTP_STATE_HELO || s->state == SMTP_STATE_READY)
 		s->bdat_refusal = "503 5.5.1 Error: need MAIL command";
 	else if (s->state == SMTP_STATE_MAIL)
-		s->bdat_refusal = "554 5.5.1 Error: no valid recipients";
+		s->bdat_refusal = data_sequence_error(s);
 	else if (s->state == SMTP_STATE_RCPT)
 		smtp_message_begin(s, SMTP_DATA_BDAT);
 	s->bdat_remaining = size;
+	s->bdat_chunk_size = size;
 	s->bdat_last = last;
 	s->filter.ended = false;
 	smtp_set_state(s, SMTP_STATE_BDAT_CHUNK);
@@ -327,7 +329,7 @@ enum smtp_flow smtp_cmd_bdat_chunk_done(struct smtp_session *s)
 	if (s->bdat_last)
 		return smtp_message_end(s);
 	smtp_set_state(s, SMTP_STATE_BDAT);
-	smtp_reply(s, "250 2.0.0 %llu octets received", (unsigned long long)s->filter.out_bytes);
+	smtp_reply(s, "250 2.0.0 %llu octets received", (unsigned long long)s->bdat_chunk_size);
 	return SMTP_FLOW_CONTINUE;
 }
 

@@ -64,6 +64,7 @@ struct smtp_session {
 	struct smtp_mail_params mail_params;
 	struct smtp_path rcpt_asked; /* the recipient being looked up */
 	unsigned rcpt_accepted;      /* RCPTs answered 250, duplicates included */
+	unsigned rcpt_refused;       /* RCPTs refused (5xx) in this transaction */
 	int64_t *rcpt_ids;           /* distinct receiving addresses */
 	size_t rcpt_count, rcpt_cap;
 	char first_rcpt[SMTP_PATH_MAX + 1];
@@ -74,6 +75,7 @@ struct smtp_session {
 	bool too_big;          /* over the size limit: the rest is discarded */
 	bool spool_failed;     /* a write to the spool failed */
 	uint64_t bdat_remaining;
+	uint64_t bdat_chunk_size;
 	bool bdat_last;
 	const char *bdat_refusal; /* reply for a BDAT chunk read only to be discarded */
 	enum smtp_state bdat_refused_state; /* where a refused chunk leaves the session */

@@ -88,6 +88,7 @@ void smtp_transaction_reset(struct smtp_session *s)
 	memset(&s->from, 0, sizeof(s->from));
 	memset(&s->mail_params, 0, sizeof(s->mail_params));
 	s->rcpt_accepted = 0;
+	s->rcpt_refused = 0;
 	s->rcpt_count = 0;
 	s->first_rcpt[0] = '\0';
 	s->message_id[0] = '\0';
