@@ -42,6 +42,7 @@ struct setting {
 };
 
 static const char *const log_level_names[] = { "debug", "info", "warn", "error", NULL };
+static const char *const plaintext_auth_names[] = { "never", "loopback", "always", NULL };
 
 static int check_hostname(const char *value, const char **why_r);
 
@@ -79,6 +80,18 @@ static const struct setting settings[] = {
 	  "largest inbound message, in bytes" },
 	{ "shutdown_grace", SEC_LIMITS, ST_DURATION, "30s", 0, 3600, CFG(shutdown_grace_s), NULL, NULL,
 	  "on SIGTERM, how long in-flight work may take to finish" },
+	{ "plaintext_auth", SEC_TOP, ST_ENUM, "never", 0, 0, CFG(plaintext_auth), plaintext_auth_names, NULL,
+	  "passwords over unencrypted connections: never, loopback (clients on 127.0.0.1/::1) or always" },
+	{ "auth_max_failures", SEC_LIMITS, ST_UINT, "10", 1, 100000, CFG(auth_max_failures), NULL, NULL,
+	  "failed logins from one IP, or for one address, before it is locked out" },
+	{ "auth_lockout", SEC_LIMITS, ST_DURATION, "15m", 1, 7 * 86400, CFG(auth_lockout_s), NULL, NULL,
+	  "how long a lockout lasts (and the window failures are counted in)" },
+	{ "auth_failure_delay", SEC_LIMITS, ST_DURATION, "2s", 0, 60, CFG(auth_failure_delay_s), NULL, NULL,
+	  "delay before answering a failed login (grows with repeated failures, at most 4x)" },
+	{ "literal_max", SEC_LIMITS, ST_SIZE, "64K", 1024, 16 * 1024 * 1024, CFG(literal_max), NULL, NULL,
+	  "largest IMAP literal outside APPEND (APPEND takes up to max_message_size)" },
+	{ "idle_timeout", SEC_LIMITS, ST_DURATION, "30m", 1, 86400, CFG(idle_timeout_s), NULL, NULL,
+	  "IMAP/POP3: inactivity allowed once logged in (RFC 3501 asks for at least 30 minutes)" },
 };
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))
 

@@ -40,6 +40,9 @@ enum listen_service {
 
 enum tls_mode { TLS_MODE_NONE, TLS_MODE_STARTTLS, TLS_MODE_IMPLICIT };
 
+/* When a password may cross an unencrypted connection (LOGINDISABLED otherwise). */
+enum plaintext_auth { PLAINTEXT_AUTH_NEVER, PLAINTEXT_AUTH_LOOPBACK, PLAINTEXT_AUTH_ALWAYS };
+
 #define CONFIG_LISTEN_MAX 32
 #define CONFIG_PLAN_COUNT 3
 #define CONFIG_TLS_CERT_MAX 8
@@ -94,6 +97,13 @@ struct config {
 	unsigned max_recipients;          /* inbound (MX) recipients per message */
 	uint64_t max_message_size;        /* inbound (MX) message size */
 	unsigned shutdown_grace_s;        /* SIGTERM: wait this long for in-flight work */
+
+	int plaintext_auth;               /* enum plaintext_auth */
+	unsigned auth_max_failures;       /* failed logins (per IP, per address) before lockout */
+	unsigned auth_lockout_s;          /* lockout length and counting window */
+	unsigned auth_failure_delay_s;    /* delay before a failure is answered */
+	size_t literal_max;               /* IMAP literals outside APPEND */
+	unsigned idle_timeout_s;          /* IMAP/POP3 inactivity once logged in */
 
 	struct plan_cfg plans[CONFIG_PLAN_COUNT]; /* indexed by enum plan */
 };

@@ -26,7 +26,7 @@ int log_level_parse(const char *name, enum log_level *level_r)
 	return -1;
 }
 
-static void log_vemit(enum log_level level, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0))) log_vemit(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[2048];
 	char stamp[32];

@@ -11,6 +11,8 @@
 #ifndef HERMOD_STORE_STORE_ASYNC_H
 #define HERMOD_STORE_STORE_ASYNC_H
 
+#include <stdbool.h>
+
 #include <event2/event.h>
 
 #include "store/store.h"
@@ -53,5 +55,38 @@ typedef void (*store_deliver_cb)(int result, const char *errstr, void *arg);
 struct store_req *store_async_deliver(struct store_async *sa, struct spool *body, const int64_t *address_ids,
 				      size_t address_count, int64_t internal_date, store_deliver_cb cb,
 				      void *arg);
+
+/* ---- any store work, off the loop -------------------------------------------------- */
+
+enum store_call_kind {
+	STORE_CALL_READ,  /* runs on a reader thread, concurrently with others */
+	STORE_CALL_WRITE, /* runs on the writer thread, serialised with deliveries */
+};
+
+/*
+ * Runs work(store, arg) on a store thread, then done(arg) on the loop. work
+ * keeps its inputs and results in arg (the caller's closure, which must
+ * live until done runs or the request is cancelled; after a cancel, done
+ * is still called with cancelled = true so the closure can be freed, but
+ * the session that asked must not be touched). For a WRITE, every folder
+ * the work reported with store_note_folder_changed is announced to its
+ * watchers before done runs.
+ */
+typedef void (*store_work_fn)(struct store *s, void *arg);
+typedef void (*store_done_fn)(void *arg, bool cancelled);
+struct store_req *store_async_call(struct store_async *sa, enum store_call_kind kind, store_work_fn work,
+				   store_done_fn done, void *arg);
+
+/*
+ * Folder change notification, in-process (this daemon is the only writer of
+ * mailboxes). cb runs on the loop after a delivery or a WRITE call that
+ * changed folder_id became durable. The IMAP and POP3 sessions that have a
+ * folder selected watch it (IDLE, and untagged EXISTS/EXPUNGE/FETCH for
+ * concurrent sessions).
+ */
+struct store_watch;
+typedef void (*store_watch_cb)(int64_t folder_id, void *arg);
+struct store_watch *store_async_watch(struct store_async *sa, int64_t folder_id, store_watch_cb cb, void *arg);
+void store_async_unwatch(struct store_watch *w);
 
 #endif
