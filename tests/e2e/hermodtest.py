@@ -77,6 +77,11 @@ class Instance:
         self.ipv6 = ipv6_loopback_works() if ipv6 is None else ipv6
         self.port = free_port()
         self.port6 = free_port("::1") if self.ipv6 else None
+        # IMAP/POP3 listeners (issue 3); the daemon skips a service it does not implement yet
+        self.imap_port = free_port()
+        self.imaps_port = free_port()
+        self.pop3_port = free_port()
+        self.pop3s_port = free_port()
         self.proc = None
         self.logf = None
         self.expected_exit = False
@@ -93,6 +98,13 @@ class Instance:
         ]
         if self.ipv6:
             lines.append(f"listen smtp [::1]:{self.port6}")
+        lines += [
+            f"listen imap 127.0.0.1:{self.imap_port}",
+            f"listen imaps 127.0.0.1:{self.imaps_port}",
+            f"listen pop3 127.0.0.1:{self.pop3_port}",
+            f"listen pop3s 127.0.0.1:{self.pop3s_port}",
+            "plaintext_auth loopback",
+        ]
         if self.limits:
             body = "; ".join(f"{k} {v}" for k, v in self.limits.items())
             lines.append(f"limits {{ {body} }}")
@@ -252,6 +264,38 @@ class Instance:
     def raw(self, timeout=10, host="127.0.0.1", source=None, banner=True):
         port = self.port6 if ":" in host else self.port
         return RawSMTP(host, port, timeout=timeout, source=source, banner=banner)
+
+    def imap(self, timeout=10):
+        """imaplib over plain TCP (plaintext_auth loopback lets LOGIN through)."""
+        import imaplib
+        return imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=timeout)
+
+    def imaps(self, timeout=10):
+        """imaplib over implicit TLS (the test certificate is self-signed: not verified)."""
+        import imaplib
+        return imaplib.IMAP4_SSL("127.0.0.1", self.imaps_port, ssl_context=insecure_tls(),
+                                 timeout=timeout)
+
+    def pop3(self, timeout=10):
+        import poplib
+        return poplib.POP3("127.0.0.1", self.pop3_port, timeout=timeout)
+
+    def pop3s(self, timeout=10):
+        import poplib
+        return poplib.POP3_SSL("127.0.0.1", self.pop3s_port, context=insecure_tls(),
+                               timeout=timeout)
+
+    def deliver(self, to, data, sender="sender@remote.test"):
+        """One message over SMTP (durable when this returns)."""
+        with self.smtp() as s:
+            s.sendmail(sender, [to] if isinstance(to, str) else list(to), data)
+
+
+def insecure_tls():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def build_template(root):
