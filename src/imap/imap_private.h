@@ -1,0 +1,316 @@
+/*
+ * imap_private: what the files of src/imap share. imap_session.c (life of a
+ * connection, reading commands and literals, the state machine, safe-point
+ * syncs), imap_cmd.c (the command table), imap_view.c (the selected
+ * mailbox), imap_reply.c (output helpers) and the cmd_*.c command families.
+ *
+ * ---- The command contract (after Dovecot's command_func_t) ----------------
+ *
+ * A command is one struct imap_cmd, alive from its parsed text to its
+ * tagged reply. The session runs one command at a time and reads no further
+ * input while it runs (pipelined commands wait in the input buffer and are
+ * answered in order). cmd->run starts as the table's handler; a handler
+ * returns one of:
+ *
+ *   IMAP_CMD_DONE   finished. The tagged reply was set with imap_cmd_ok /
+ *                   imap_cmd_no / imap_cmd_bad (which return IMAP_CMD_DONE,
+ *                   so `return imap_cmd_ok(cmd, "FETCH completed");`). The
+ *                   session writes it after the safe-point sync (untagged
+ *                   EXPUNGE/EXISTS/FETCH from other sessions' changes come
+ *                   before it), unless the row has IMAP_CMDF_NO_EXPUNGE.
+ *   IMAP_CMD_AGAIN  output is piling up (conn_output_pending() above
+ *                   IMAP_OUTPUT_CHUNK): call cmd->run again once it has
+ *                   drained. The handler keeps its position in cmd->ctx and
+ *                   may point cmd->run at a continuation function first.
+ *                   imap_cmd_output_full(cmd) tells when to stop writing.
+ *   IMAP_CMD_WAIT   a store call (imap_cmd_store_call) or an auth check is
+ *                   in flight; the session calls the step given there when
+ *                   it completes. Nothing may touch the session meanwhile.
+ *   IMAP_CMD_LINE   imap_cmd_want_line() sent a continuation request ("+");
+ *                   the client's next line is put in cmd->line and the given
+ *                   step runs (AUTHENTICATE, IDLE's DONE).
+ *
+ * cmd->ctx is the handler's own state (with cmd->ctx_free to release it);
+ * it is also the argument of the work run on a store thread, so the work
+ * finds its inputs there and leaves its results there. The work never
+ * touches the session, the view or cmd: if the session goes away while a
+ * call is in flight the call is cancelled, the ctx is released by ctx_free
+ * once the store is done with it, and no step runs.
+ *
+ * Sequence numbers never change under a running command: other sessions'
+ * expunges only mark the view dirty; they are applied at the safe point
+ * after a command (never after FETCH, STORE, SEARCH, SORT, THREAD in their
+ * sequence-number forms: RFC 3501 7.4.1), on NOOP/CHECK and during IDLE. A
+ * FETCH/STORE on a message another session expunged meanwhile must cope
+ * with it being missing from the store (skip it; RFC 2180 4.1).
+ */
+#ifndef HERMOD_IMAP_IMAP_PRIVATE_H
+#define HERMOD_IMAP_IMAP_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "config/config.h"
+#include "imap/imap_parser.h"
+#include "lib/buf.h"
+#include "net/conn.h"
+#include "net/server.h"
+#include "store/store_async.h"
+#include "store/store_mail.h"
+
+/* A whole command with its literals (not APPEND messages, which go to a spool). */
+#define IMAP_COMMAND_MAX (1024 * 1024)
+/* Handlers that write a lot stop at this much pending output and return IMAP_CMD_AGAIN. */
+#define IMAP_OUTPUT_CHUNK (256 * 1024)
+/* Messages in one MULTIAPPEND. */
+#define IMAP_APPEND_MESSAGES_MAX 1000
+
+enum imap_state {
+	IMAP_STATE_NOT_AUTHENTICATED = 1 << 0,
+	IMAP_STATE_AUTHENTICATED = 1 << 1,
+	IMAP_STATE_SELECTED = 1 << 2,
+	IMAP_STATE_LOGOUT = 1 << 3,
+};
+#define IMAP_STATES_AUTH (IMAP_STATE_AUTHENTICATED | IMAP_STATE_SELECTED)
+#define IMAP_STATES_ANY (IMAP_STATE_NOT_AUTHENTICATED | IMAP_STATES_AUTH)
+
+/* ENABLEd extensions (RFC 5161), and CONDSTORE enabled implicitly (RFC 7162 3.1). */
+enum imap_enabled {
+	IMAP_ENABLED_IMAP4REV2 = 1 << 0,
+	IMAP_ENABLED_CONDSTORE = 1 << 1,
+	IMAP_ENABLED_QRESYNC = 1 << 2,
+	IMAP_ENABLED_UTF8 = 1 << 3, /* UTF8=ACCEPT (RFC 6855), implied by IMAP4rev2 */
+};
+
+struct imap_server {
+	struct event_base *base;
+	struct server *srv;
+	struct store_async *store;
+	struct auth_service *auth;
+	const struct config *cfg;
+	bool shutting_down;
+	struct imap_session *sessions; /* doubly linked */
+	size_t session_count;
+};
+
+/*
+ * The selected mailbox as this session sees it: arrays indexed by sequence
+ * number - 1, in UID order. 13 bytes per message; keywords are fetched from
+ * the store when needed. Changed only at safe points (imap_view_sync) and
+ * by this session's own STORE/EXPUNGE (imap_view_set_flags, imap_view_expunge_seq).
+ */
+struct imap_view {
+	int64_t folder_id;
+	char *name;              /* UTF-8 */
+	bool readonly;           /* EXAMINE */
+	uint32_t uidvalidity;
+	uint32_t uidnext;        /* as last announced */
+	uint64_t highestmodseq;  /* every change up to this one is in the view */
+	uint32_t count, cap;
+	uint32_t *uids;
+	uint8_t *flags;          /* STORE_FLAG_* */
+	uint64_t *modseqs;
+	struct store_watch *watch;
+	bool dirty;              /* the store reported a change not yet synced */
+};
+
+struct imap_cmd;
+typedef enum imap_cmd_result (*imap_cmd_fn)(struct imap_cmd *cmd);
+
+enum imap_cmd_result { IMAP_CMD_DONE, IMAP_CMD_AGAIN, IMAP_CMD_WAIT, IMAP_CMD_LINE };
+
+enum imap_cmd_flags {
+	IMAP_CMDF_UID = 1 << 0,         /* also valid with the UID prefix */
+	IMAP_CMDF_UID_ONLY = 1 << 1,    /* only with the UID prefix (UID EXPUNGE) */
+	IMAP_CMDF_NO_EXPUNGE = 1 << 2,  /* no untagged EXPUNGE before its tagged reply (sequence form only) */
+	IMAP_CMDF_LOGIN = 1 << 3,       /* sends a password: refused where plaintext auth is disabled */
+	IMAP_CMDF_WRITE = 1 << 4,       /* refused on a mailbox opened with EXAMINE */
+};
+
+struct imap_cmd_def {
+	const char *name;   /* upper case, without "UID " */
+	unsigned states;    /* enum imap_state mask */
+	unsigned flags;     /* enum imap_cmd_flags */
+	imap_cmd_fn run;
+};
+
+struct imap_async; /* imap_session.c: a store call in flight */
+
+struct imap_cmd {
+	struct imap_session *session;
+	const struct imap_cmd_def *def;
+	struct imap_command parsed; /* tag, name, uid, args */
+	imap_cmd_fn run;            /* the next step */
+	void *ctx;                  /* the handler's state; also the store work's argument */
+	void (*ctx_free)(void *ctx);
+	struct spool **spools;      /* APPEND messages, by IMAP_ARG_SPOOL index; a handler may take one (set NULL) */
+	size_t spool_count;
+	struct buf line;            /* IMAP_CMD_LINE: the client's line, without CRLF */
+	char *tagged;               /* the tagged reply, set by imap_cmd_ok/no/bad */
+	bool logout;                /* close the connection after the tagged reply */
+	struct imap_async *async;
+	struct auth_req *auth;      /* cmd_auth.c: a login being checked */
+};
+
+struct imap_input; /* imap_session.c: a command being read (lines, literals, spools) */
+
+struct imap_session {
+	struct imap_session *prev, *next;
+	struct imap_server *server;
+	const struct config *cfg;  /* the snapshot this session started with */
+	struct conn *conn;
+	char id[13];
+	enum imap_state state;
+	unsigned errors;
+	unsigned enabled;          /* enum imap_enabled */
+	bool closing;              /* shutting down: BYE once the command ends */
+	bool idling;               /* in IDLE: changes are sent as they happen */
+	bool syncing;              /* a view sync is in flight */
+	bool output_blocked;       /* IMAP_CMD_AGAIN: waiting for the output to drain */
+	bool tls_pending;          /* STARTTLS handshake running */
+	/* after login */
+	int64_t address_id;
+	char *address;             /* local@domain */
+	enum plan plan;
+	struct imap_view *view;    /* SELECTED only */
+	struct imap_cmd *cmd;      /* the command running, or NULL */
+	struct imap_input *input;  /* a command being read, or NULL */
+	struct imap_async *sync;   /* the view sync in flight */
+};
+
+/* ---- imap_session.c ------------------------------------------------------------------ */
+
+/* The one state transition (asserts that the move is legal). */
+void imap_set_state(struct imap_session *s, enum imap_state state);
+/* Counts a protocol error; true when the limit is reached and the session must close. */
+bool imap_count_error(struct imap_session *s);
+/* Whether LOGIN/AUTHENTICATE may run on this connection (TLS, or plaintext_auth allows it). */
+bool imap_login_allowed(const struct imap_session *s);
+
+/* Sets the tagged reply ("tag OK text") and returns IMAP_CMD_DONE. */
+enum imap_cmd_result imap_cmd_ok(struct imap_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+enum imap_cmd_result imap_cmd_no(struct imap_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+enum imap_cmd_result imap_cmd_bad(struct imap_cmd *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Runs work(store, cmd->ctx) on a store thread (READ: a reader; WRITE: the
+ * writer, durable when it returns), then `then` as the command's next step.
+ * Returns IMAP_CMD_WAIT for the handler to return. cmd->ctx must be set.
+ */
+enum imap_cmd_result imap_cmd_store_call(struct imap_cmd *cmd, enum store_call_kind kind, store_work_fn work,
+					 imap_cmd_fn then);
+/* Sends "+ prompt" and runs `then` with the client's next line in cmd->line. Returns IMAP_CMD_LINE. */
+enum imap_cmd_result imap_cmd_want_line(struct imap_cmd *cmd, const char *prompt, imap_cmd_fn then);
+/* From an auth callback (cmd_auth.c): the login finished, run `then` now. */
+void imap_cmd_resume(struct imap_cmd *cmd, imap_cmd_fn then);
+/* True when a handler writing many responses should return IMAP_CMD_AGAIN. */
+bool imap_cmd_output_full(const struct imap_cmd *cmd);
+
+/* Starts a view sync if the view is dirty and nothing else runs (IDLE, watch callback). */
+void imap_session_sync_idle(struct imap_session *s);
+
+/* ---- imap_reply.c: output ------------------------------------------------------------------ */
+
+/* Raw bytes / formatted text, no line ending added. */
+void imap_write(struct imap_session *s, const void *p, size_t len);
+void imap_printf(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "* " fmt CRLF */
+void imap_untagged(struct imap_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An astring/string: quoted when it can be (no CR, LF, NUL, 8-bit, at most 1 KiB), else a literal. */
+void imap_write_string(struct imap_session *s, const char *p, size_t len);
+/* A string or NIL (p == NULL). */
+void imap_write_nstring(struct imap_session *s, const char *p, size_t len);
+/* A mailbox name (UTF-8): modified UTF-7 unless UTF8=ACCEPT/IMAP4rev2 is enabled. */
+void imap_write_mailbox(struct imap_session *s, const char *utf8_name);
+/* Flags as "\Seen \Flagged kw1 kw2" (no parentheses); keywords may be NULL. */
+void imap_write_flags(struct imap_session *s, uint32_t flags, const char *keywords);
+
+/* ---- argument helpers (imap_reply.c) ------------------------------------------------------ */
+
+/* The atom's or string's text as an astring (RFC 3501 astring); NULL for NIL, lists, spools. */
+const char *imap_arg_astring(const struct imap_arg *a);
+bool imap_arg_atom_is(const struct imap_arg *a, const char *upper);
+/* A client-supplied mailbox name (mUTF-7 unless UTF-8 is enabled) to UTF-8, INBOX case-folded. 0 / -1. */
+int imap_arg_mailbox(struct imap_session *s, const struct imap_arg *a, char out[STORE_FOLDER_NAME_MAX + 1],
+		     const char **err_r);
+/* A flag list or single flag into STORE_FLAG_* bits and a space-separated keyword list. 0 / -1. */
+int imap_arg_flags(const struct imap_arg *a, uint32_t *flags_r, char keywords_r[STORE_KEYWORDS_MAX],
+		   const char **err_r);
+/* Parses a number argument (nz-number when nonzero is true). 0 / -1. */
+int imap_arg_number(const struct imap_arg *a, uint64_t *n_r, bool nonzero);
+
+/* ---- imap_view.c: the selected mailbox ------------------------------------------------------ */
+
+struct imap_view *imap_view_new(int64_t folder_id, const char *name, bool readonly);
+void imap_view_free(struct imap_view *v);
+void imap_view_append(struct imap_view *v, uint32_t uid, uint32_t flags, uint64_t modseq);
+/* 1-based sequence number of uid, or 0 when not in the view. */
+uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid);
+/* UID at 1-based seq (seq must be valid). */
+static inline uint32_t imap_view_uid(const struct imap_view *v, uint32_t seq)
+{
+	return v->uids[seq - 1];
+}
+/*
+ * Resolves a sequence set (uid: a UID set) to ascending, distinct sequence
+ * numbers of messages in the view ("*" is the last message; UIDs not in the
+ * view are skipped, as RFC 3501 6.4.8 asks). *seqs_r is malloc'd (free it),
+ * may be NULL when *count_r is 0. A sequence number past the end is an
+ * error for the sequence form (-1, "invalid message sequence number").
+ */
+int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, bool uid, uint32_t **seqs_r,
+		      size_t *count_r, const char **err_r);
+/* This session changed a message's flags (its own STORE): the sync will not resend them. */
+void imap_view_set_flags(struct imap_view *v, uint32_t seq, uint32_t flags, uint64_t modseq);
+/* This session expunged seq: removes it and writes "* seq EXPUNGE" (or VANISHED with QRESYNC). */
+void imap_view_expunge_uid(struct imap_session *s, uint32_t uid);
+
+/*
+ * Selects a folder for the session: watches it, so other sessions' changes
+ * mark it dirty. The session owns the view afterwards.
+ */
+void imap_session_select(struct imap_session *s, struct imap_view *v);
+/* Back to AUTHENTICATED (CLOSE, UNSELECT, a failed SELECT). */
+void imap_session_unselect(struct imap_session *s);
+
+/* ---- imap_cmd.c ----------------------------------------------------------------------------- */
+
+/* The row for a command name (upper case, without "UID "), or NULL. */
+const struct imap_cmd_def *imap_cmd_find(const char *name);
+/* The CAPABILITY list for this session's state and connection (no leading "* CAPABILITY "). */
+void imap_capability_string(const struct imap_session *s, char *out, size_t size);
+
+/* Handlers (cmd_*.c). */
+enum imap_cmd_result imap_cmd_capability(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_noop(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_logout(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_starttls(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_authenticate(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_login(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_enable(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_id(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_select(struct imap_cmd *cmd); /* SELECT and EXAMINE */
+enum imap_cmd_result imap_cmd_create(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_delete(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_rename(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_subscribe(struct imap_cmd *cmd); /* SUBSCRIBE and UNSUBSCRIBE */
+enum imap_cmd_result imap_cmd_list(struct imap_cmd *cmd);      /* LIST and LSUB */
+enum imap_cmd_result imap_cmd_namespace(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_status(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_append(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_check(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_close(struct imap_cmd *cmd); /* CLOSE and UNSELECT */
+enum imap_cmd_result imap_cmd_expunge(struct imap_cmd *cmd); /* EXPUNGE and UID EXPUNGE */
+enum imap_cmd_result imap_cmd_copy(struct imap_cmd *cmd);    /* COPY and MOVE */
+enum imap_cmd_result imap_cmd_idle(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_getquota(struct imap_cmd *cmd); /* GETQUOTA and GETQUOTAROOT */
+/* The IMAP message data helper's (cmd_fetch.c, cmd_store.c, cmd_search.c, cmd_sort.c, cmd_thread.c). */
+enum imap_cmd_result imap_cmd_fetch(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_store(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_search(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_sort(struct imap_cmd *cmd);
+enum imap_cmd_result imap_cmd_thread(struct imap_cmd *cmd);
+
+#endif
