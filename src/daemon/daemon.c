@@ -16,7 +16,9 @@
  * with, so old snapshots live until exit (reloads are rare and small).
  * Listener changes need a restart and are reported as such.
  */
+#include <dirent.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -132,9 +134,38 @@ static void on_signal(evutil_socket_t signo, short what, void *arg)
 		begin_shutdown(d, (int)signo);
 }
 
+/*
+ * Spool files left in <data_dir>/tmp by a run that crashed held messages that
+ * were never acknowledged (a 250 comes only after the body is in msg/), so
+ * they are removed at start.
+ */
+static void remove_stale_spools(const char *data_dir)
+{
+	char dir[4096], path[4096 + 256];
+	struct dirent *de;
+	DIR *dh;
+	unsigned removed = 0;
+
+	snprintf(dir, sizeof(dir), "%s/tmp", data_dir);
+	if ((dh = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(dh)) != NULL) {
+		if (strncmp(de->d_name, "spool.", 6) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path) == 0)
+			removed++;
+	}
+	closedir(dh);
+	if (removed > 0)
+		log_info("hermod event=stale-spools-removed count=%u", removed);
+}
+
 static int daemon_start(struct daemon *d)
 {
 	const char *err;
+
+	remove_stale_spools(d->cfg->data_dir);
 
 	d->store = store_async_new(d->base, d->cfg->data_dir, DAEMON_STORE_READERS, &err);
 	if (d->store == NULL) {
