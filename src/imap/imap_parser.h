@@ -39,6 +39,15 @@ enum imap_arg_type {
 	IMAP_ARG_SPOOL,  /* the APPEND message literal, streamed to a spool by the session */
 };
 
+/*
+ * The session leaves each APPEND message literal in the command text as
+ * IMAP_SPOOL_MARKER, the message's index in decimal, IMAP_SPOOL_MARKER:
+ * "\0" "0" "\0". A NUL never reaches the parser from a client outside a
+ * literal (the session refuses such lines), so the marker cannot be forged.
+ * The argument is IMAP_ARG_SPOOL with len = the index and str = "".
+ */
+#define IMAP_SPOOL_MARKER '\0'
+
 struct imap_arg {
 	enum imap_arg_type type;
 	bool literal;       /* STRING came as a literal */
