@@ -59,7 +59,7 @@ static int address_need(struct store *s, const char *local, const char *domain, 
  * (RFC 3501 2.3.1.1). A value above every one handed out so far, and at least
  * the current time, is never reused even if the clock steps back.
  */
-static int next_uidvalidity(struct store *s, uint32_t *v_r, const char **errstr_r)
+int store_next_uidvalidity(struct store *s, uint32_t *v_r, const char **errstr_r)
 {
 	static const char sql[] = "SELECT coalesce(max(uidvalidity), 0) + 1 FROM folders";
 	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
@@ -81,7 +81,7 @@ static int folders_create(struct store *s, int64_t address_id, const char **errs
 	sqlite3_stmt *st;
 	uint32_t uidvalidity = 0;
 
-	if (next_uidvalidity(s, &uidvalidity, errstr_r) < 0)
+	if (store_next_uidvalidity(s, &uidvalidity, errstr_r) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(default_folders) / sizeof(default_folders[0]); i++) {
 		if ((st = store_stmt(s, sql, errstr_r)) == NULL)

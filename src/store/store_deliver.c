@@ -35,15 +35,8 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "store/store_mail.h"
 #include "store/store_private.h"
-
-/* Where one delivery's body went. */
-struct body_loc {
-	int64_t segment;
-	uint64_t offset;
-	uint64_t length;
-	bool renamed; /* the spool's file became the segment */
-};
 
 void store_segment_path(struct store *s, int64_t seg_id, char *path, size_t size)
 {
@@ -212,7 +205,7 @@ static int segment_roll(struct store *s, struct batch_sync *bs, const char **err
 	return 0;
 }
 
-static int body_append(struct store *s, const void *p, size_t len, struct batch_sync *bs, struct body_loc *loc,
+static int body_append(struct store *s, const void *p, size_t len, struct batch_sync *bs, struct store_body_loc *loc,
 		       const char **errstr_r)
 {
 	bool created = false;
@@ -234,7 +227,7 @@ static int body_append(struct store *s, const void *p, size_t len, struct batch_
 }
 
 /* A spilled spool: its file becomes a sealed segment of its own. */
-static int body_adopt(struct store *s, struct spool *sp, struct batch_sync *bs, struct body_loc *loc,
+static int body_adopt(struct store *s, struct spool *sp, struct batch_sync *bs, struct store_body_loc *loc,
 		      const char **errstr_r)
 {
 	char path[4096];
@@ -257,7 +250,7 @@ static int body_adopt(struct store *s, struct spool *sp, struct batch_sync *bs, 
 	return 0;
 }
 
-static int body_store(struct store *s, struct spool *sp, struct batch_sync *bs, struct body_loc *loc,
+static int body_store(struct store *s, struct spool *sp, struct batch_sync *bs, struct store_body_loc *loc,
 		      const char **errstr_r)
 {
 	const void *mem;
@@ -272,7 +265,7 @@ static int body_store(struct store *s, struct spool *sp, struct batch_sync *bs, 
 }
 
 /* Gives a renamed spool file back to its spool (its batch did not commit). */
-static void body_unadopt(struct store *s, struct spool *sp, const struct body_loc *loc)
+static void body_unadopt(struct store *s, struct spool *sp, const struct store_body_loc *loc)
 {
 	char path[4096];
 
@@ -324,6 +317,8 @@ static int mail_insert(struct store *s, int64_t address_id, int64_t body_id, con
 	uid = sqlite3_column_int64(st, 1);
 	modseq = sqlite3_column_int64(st, 2);
 	sqlite3_reset(st);
+	/* reported after the batch: a rolled-back one only causes a spurious wake-up */
+	store_note_folder_changed(s, folder_id);
 	if ((st = store_stmt(s, sql_mail, errstr_r)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, folder_id);
@@ -340,24 +335,15 @@ static int mail_insert(struct store *s, int64_t address_id, int64_t body_id, con
 }
 
 /* The body row (refcount: one per distinct receiving address) and its copies. */
-static int delivery_insert(struct store *s, const struct store_delivery *d, const struct body_loc *loc,
+static int delivery_insert(struct store *s, const struct store_delivery *d, const struct store_body_loc *loc,
 			   const char **errstr_r)
 {
-	static const char sql_body[] = "INSERT INTO bodies (segment, offset, length, refcount) VALUES (?, ?, ?, ?)";
-	sqlite3_stmt *st = store_stmt(s, sql_body, errstr_r);
 	int64_t refs = 0, body_id;
 
-	if (st == NULL)
-		return -1;
 	for (size_t i = 0; i < d->address_count; i++)
 		refs += seen_before(d->address_ids, i) ? 0 : 1;
-	sqlite3_bind_int64(st, 1, loc->segment);
-	sqlite3_bind_int64(st, 2, (int64_t)loc->offset);
-	sqlite3_bind_int64(st, 3, (int64_t)loc->length);
-	sqlite3_bind_int64(st, 4, refs);
-	if (store_step_done(s, st, errstr_r) < 0)
+	if (store_body_insert(s, loc, refs, &body_id, errstr_r) < 0)
 		return -1;
-	body_id = sqlite3_last_insert_rowid(s->db);
 	for (size_t i = 0; i < d->address_count; i++) {
 		if (!seen_before(d->address_ids, i) &&
 		    mail_insert(s, d->address_ids[i], body_id, d, loc->length, errstr_r) < 0)
@@ -368,7 +354,7 @@ static int delivery_insert(struct store *s, const struct store_delivery *d, cons
 
 /* Inserts every delivery that got its body stored; each in a savepoint so
  * that one failing (its address removed meanwhile) spares the others. */
-static int batch_commit(struct store *s, struct store_delivery *const *d, const struct body_loc *locs, size_t n,
+static int batch_commit(struct store *s, struct store_delivery *const *d, const struct store_body_loc *locs, size_t n,
 			const char **errstr_r)
 {
 	const char *err;
@@ -397,8 +383,27 @@ fail:
 	return -1;
 }
 
+/* Step 2: one data sync of the segment, and of msg/ when a name changed in it. */
+static int batch_sync_finish(struct store *s, struct batch_sync *bs, const char **errstr_r)
+{
+	if (bs->segment_dirty) {
+		s->data_syncs++;
+		if (fdatasync(s->seg_fd) < 0) {
+			/* After a failed fsync the page cache state is unknown
+			 * (fsyncgate): never append to this segment again. */
+			store_errf(s, errstr_r, "cannot sync the message store: %s", strerror(errno));
+			segment_seal(s, s->seg_id, NULL);
+			segment_close(s);
+			return -1;
+		}
+	}
+	if (bs->dir_dirty && fsync_dir(s, s->msg_dir, errstr_r) < 0)
+		return -1;
+	return 0;
+}
+
 /* Writes every body, then the syncs of step 2. -1: the batch as a whole failed. */
-static int batch_write(struct store *s, struct store_delivery *const *d, struct body_loc *locs, size_t n,
+static int batch_write(struct store *s, struct store_delivery *const *d, struct store_body_loc *locs, size_t n,
 		       const char **errstr_r)
 {
 	struct batch_sync bs = { false, false };
@@ -414,25 +419,49 @@ static int batch_write(struct store *s, struct store_delivery *const *d, struct 
 		else
 			s->bodies_written++;
 	}
-	if (bs.segment_dirty) {
-		s->data_syncs++;
-		if (fdatasync(s->seg_fd) < 0) {
-			/* After a failed fsync the page cache state is unknown
-			 * (fsyncgate): never append to this segment again. */
-			store_errf(s, errstr_r, "cannot sync the message store: %s", strerror(errno));
-			segment_seal(s, s->seg_id, NULL);
-			segment_close(s);
-			return -1;
-		}
-	}
-	if (bs.dir_dirty && fsync_dir(s, s->msg_dir, errstr_r) < 0)
+	return batch_sync_finish(s, &bs, errstr_r);
+}
+
+int store_body_write(struct store *s, struct spool *sp, struct store_body_loc *loc, const char **errstr_r)
+{
+	struct batch_sync bs = { false, false };
+
+	if (body_store(s, sp, &bs, loc, errstr_r) < 0)
 		return -1;
+	s->bodies_written++;
+	if (batch_sync_finish(s, &bs, errstr_r) < 0) {
+		body_unadopt(s, sp, loc);
+		return -1;
+	}
+	return 0;
+}
+
+void store_body_unwrite(struct store *s, struct spool *sp, const struct store_body_loc *loc)
+{
+	body_unadopt(s, sp, loc);
+}
+
+int store_body_insert(struct store *s, const struct store_body_loc *loc, int64_t refcount, int64_t *id_r,
+		      const char **errstr_r)
+{
+	static const char sql[] = "INSERT INTO bodies (segment, offset, length, refcount) VALUES (?, ?, ?, ?)";
+	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, loc->segment);
+	sqlite3_bind_int64(st, 2, (int64_t)loc->offset);
+	sqlite3_bind_int64(st, 3, (int64_t)loc->length);
+	sqlite3_bind_int64(st, 4, refcount);
+	if (store_step_done(s, st, errstr_r) < 0)
+		return -1;
+	*id_r = sqlite3_last_insert_rowid(s->db);
 	return 0;
 }
 
 int store_deliver_batch(struct store *s, struct store_delivery *const *d, size_t n, const char **errstr_r)
 {
-	struct body_loc *locs;
+	struct store_body_loc *locs;
 	int rc;
 
 	if (n == 0)

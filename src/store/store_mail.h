@@ -69,7 +69,7 @@ int store_folder_rename(struct store *s, int64_t address_id, const char *from, c
 			const char **errstr_r);
 int store_folder_subscribe(struct store *s, int64_t address_id, const char *name, bool subscribed,
 			   const char **errstr_r);
-/* INBOX is matched case-insensitively; other names exactly. */
+/* INBOX is matched case-insensitively; other names exactly. Lookup: 1, 0 (no such folder), -1. */
 int store_folder_status(struct store *s, int64_t address_id, const char *name, struct store_folder_status *st_r,
 			const char **errstr_r);
 /* Every folder of an address, ordered by name, with its subscription (store_folder.subscribed). */
@@ -102,10 +102,12 @@ int store_mail_expunged_since(struct store *s, int64_t folder_id, uint64_t since
 /*
  * APPEND: stores body (a spool, consumed on success and failure alike) into
  * the folder with flags, keywords and internal date. Refuses with
- * "quota exceeded: ..." when the address's quota would be passed.
+ * "quota exceeded: ..." when the address's quota would be passed (its
+ * override, else its plan's from plans; plans NULL: the override only).
  */
 int store_mail_append(struct store *s, int64_t folder_id, struct spool *body, uint32_t flags,
-		      const char *keywords, int64_t internal_date, uint32_t *uid_r, const char **errstr_r);
+		      const char *keywords, int64_t internal_date, const struct plan_cfg plans[CONFIG_PLAN_COUNT],
+		      uint32_t *uid_r, const char **errstr_r);
 
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
@@ -139,11 +141,12 @@ int store_mail_expunge(struct store *s, int64_t folder_id, const uint32_t *uids,
  * COPY / MOVE (RFC 6851) of uids (ascending) into dest_folder_id; the body is
  * shared, not copied. dest_uids_r[i] receives the new UID of uids[i] (0 when
  * that uid no longer exists). MOVE expunges the sources in the same
- * transaction. Refuses with "quota exceeded" when the quota would be passed.
+ * transaction. Refuses with "quota exceeded" when the quota would be passed
+ * (plans as for store_mail_append; a MOVE within one address adds nothing).
  */
 int store_mail_copy(struct store *s, int64_t folder_id, const uint32_t *uids, size_t count,
-		    int64_t dest_folder_id, bool move, uint32_t *dest_uids_r, uint32_t *dest_uidvalidity_r,
-		    const char **errstr_r);
+		    int64_t dest_folder_id, bool move, const struct plan_cfg plans[CONFIG_PLAN_COUNT],
+		    uint32_t *dest_uids_r, uint32_t *dest_uidvalidity_r, const char **errstr_r);
 
 /* ---- message bodies ---------------------------------------------------------------- */
 

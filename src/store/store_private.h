@@ -14,7 +14,7 @@
 #define STORE_SEGMENT_MAX_BYTES (64u * 1024 * 1024)
 /* A spool keeps a body in memory up to this size, then spills to a file. */
 #define SPOOL_MEMORY_MAX_BYTES (64u * 1024)
-#define STORE_STMT_CACHE 128 /* > the number of distinct SQL strings (about 62 today) */
+#define STORE_STMT_CACHE 256 /* > the number of distinct SQL strings (about 130 today) */
 
 struct store_stmt_slot {
 	const char *sql; /* identity: the address of a static string */
@@ -40,6 +40,14 @@ struct store {
 	uint64_t batch_commits;   /* store_deliver_batch transactions committed */
 	uint64_t data_syncs;      /* fdatasync/fsync calls made by deliveries */
 	uint64_t bodies_written;
+
+	/* folders changed by the calls since the last store_changed_take() */
+	int64_t *changed;
+	size_t nchanged, changed_cap;
+
+	/* the segment store_body_pread read last (readers reuse the fd) */
+	int rd_fd;
+	int64_t rd_seg;
 };
 
 /* Formats s->err, points *errstr_r at it and returns -1. */
@@ -66,6 +74,39 @@ int store_begin(struct store *s, const char **errstr_r); /* BEGIN IMMEDIATE */
 int store_commit(struct store *s, const char **errstr_r);
 void store_rollback(struct store *s);
 
+/*
+ * Runs a cached statement (sql a string literal) with n int64_t parameters
+ * (?1..?n, passed as int64_t): store_run for one that returns no row,
+ * store_run_id for one returning an integer (lookup: 1, 0, -1).
+ */
+int store_run(struct store *s, const char *sql, const char **errstr_r, int n, ...);
+int store_run_id(struct store *s, const char *sql, int64_t *id_r, const char **errstr_r, int n, ...);
+
+/* Length of the UTF-8 sequence at p (RFC 3629: no overlongs, surrogates), 0 if invalid. */
+size_t store_utf8_seq_len(const unsigned char *p, size_t left);
+
+/* A growable list of ids. */
+struct store_ids {
+	int64_t *v;
+	size_t n, cap;
+};
+void store_ids_push(struct store_ids *l, int64_t id);
+
+/*
+ * Drops one reference per entry of body_ids (one entry per mail row being
+ * removed, inside the caller's transaction). A body left unreferenced is
+ * deleted (its meta and index rows go with it), and a sealed segment left
+ * without bodies too: its id goes to dead_segments, to be unlinked with
+ * store_segments_unlink once the transaction has committed.
+ */
+int store_bodies_release(struct store *s, const int64_t *body_ids, size_t n, struct store_ids *dead_segments,
+			 const char **errstr_r);
+/* Adds to an address's usage counters (negative to subtract). */
+int store_usage_add(struct store *s, int64_t address_id, int64_t messages, int64_t bytes, const char **errstr_r);
+
+/* Takes the folder ids noted since the last call (deduplicated; caller frees). */
+int64_t *store_changed_take(struct store *s, size_t *n_r);
+
 /* Schema (store_schema.c). */
 int store_schema_migrate(struct store *s, const char **errstr_r);
 
@@ -79,6 +120,28 @@ int store_plan_parse(const char *name, enum plan *plan_r);
 void store_segment_path(struct store *s, int64_t seg_id, char *path, size_t size);
 /* Unlinks the given segment files (their rows are already gone). */
 void store_segments_unlink(struct store *s, const int64_t *ids, size_t n);
+/* A fresh UIDVALIDITY, above every one handed out (store_address.c). */
+int store_next_uidvalidity(struct store *s, uint32_t *v_r, const char **errstr_r);
+
+/* Where one body went in the message store. */
+struct store_body_loc {
+	int64_t segment;
+	uint64_t offset;
+	uint64_t length;
+	bool renamed; /* the spool's file became the segment */
+};
+
+/*
+ * The delivery path for one body (store_deliver.c): steps 1 and 2 of its
+ * durability argument, i.e. the body is on disk and fdatasync'd when this
+ * returns 0. The caller then inserts the bodies row (store_body_insert) in
+ * its transaction; if that transaction fails, store_body_unwrite gives a
+ * renamed spool file back to its spool.
+ */
+int store_body_write(struct store *s, struct spool *sp, struct store_body_loc *loc, const char **errstr_r);
+void store_body_unwrite(struct store *s, struct spool *sp, const struct store_body_loc *loc);
+int store_body_insert(struct store *s, const struct store_body_loc *loc, int64_t refcount, int64_t *id_r,
+		      const char **errstr_r);
 
 /* The spool's innards, for the delivery code. */
 /* Flushes buffered file data. After it the spool is either in memory or in a file. */

@@ -197,8 +197,36 @@ static const char migration_1[] =
 	"  replied_at INTEGER NOT NULL,\n"
 	"  PRIMARY KEY (address_id, sender));\n";
 
+/*
+ * 2 (issue 3, IMAP and POP3):
+ * - bodies.fts_indexed: the body's text is in body_fts (indexing is lazy).
+ * - body_meta: derived data cached per body (the parsed MIME structure).
+ * - body_fts: the full-text index, rowid = bodies.id. A trigram tokenizer
+ *   because IMAP SEARCH is substring matching (RFC 3501 6.4.4): any
+ *   substring of 3 or more characters has its trigrams in the index. It
+ *   keeps its own copy of the text: SQLite 3.40 cannot delete from a
+ *   contentless table (contentless_delete came in 3.43), and the index of a
+ *   deleted body must go with it. detail=none: a query is an AND of
+ *   trigrams, a candidate set the caller checks, so positions are not worth
+ *   their space.
+ * - mail(folder_id, modseq): CONDSTORE CHANGEDSINCE; expunged likewise for
+ *   QRESYNC VANISHED.
+ */
+static const char migration_2[] =
+	"ALTER TABLE bodies ADD COLUMN fts_indexed INTEGER NOT NULL DEFAULT 0 CHECK (fts_indexed IN (0, 1));\n"
+	"CREATE TABLE body_meta (\n"
+	"  body_id INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE CASCADE,\n"
+	"  meta BLOB NOT NULL);\n"
+	"CREATE VIRTUAL TABLE body_fts USING fts5(text, tokenize = 'trigram', detail = 'none');\n"
+	"CREATE TRIGGER bodies_fts_delete AFTER DELETE ON bodies WHEN old.fts_indexed = 1 BEGIN\n"
+	"  DELETE FROM body_fts WHERE rowid = old.id;\n"
+	"END;\n"
+	"CREATE INDEX mail_folder_modseq ON mail(folder_id, modseq);\n"
+	"CREATE INDEX expunged_folder_modseq ON expunged(folder_id, modseq);\n";
+
 static const char *const migrations[] = {
 	migration_1,
+	migration_2,
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -391,6 +419,7 @@ int store_open(const char *data_dir, struct store **store_r, const char **errstr
 	const char *err;
 
 	s->seg_fd = -1;
+	s->rd_fd = -1;
 	s->seg_max = STORE_SEGMENT_MAX_BYTES;
 	s->data_dir = xstrdup(data_dir);
 	s->msg_dir = xasprintf("%s/msg", data_dir);
@@ -418,6 +447,9 @@ void store_close(struct store *s)
 		sqlite3_close(s->db);
 	if (s->seg_fd >= 0)
 		close(s->seg_fd);
+	if (s->rd_fd >= 0)
+		close(s->rd_fd);
+	free(s->changed);
 	free(s->data_dir);
 	free(s->msg_dir);
 	free(s->tmp_dir);
