@@ -561,8 +561,8 @@ static bool read_mailbox(struct addr_ctx *c, bool in_group)
 		if (ch == '@') {
 			(void)lex_next(&c->l, &raw);
 			read_domain(&c->l, &c->domain);
-			lex_skip_cfws(&c->l);
 		}
+		lex_skip_cfws(&c->l);
 		n->mailbox = arena_buf(c, &c->local);
 		n->host = arena_buf(c, &c->domain);
 		/* "addr@example.org (Name)": the comment names it, as in Dovecot */

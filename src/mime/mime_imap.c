@@ -149,19 +149,15 @@ static void put_params(struct buf *out, const struct mime_param *p, bool default
 		return;
 	}
 	put(out, "(");
-	bool first = true;
-	if (default_charset) {
-		put(out, "\"CHARSET\" \"US-ASCII\"");
-		first = false;
-	}
-	for (; p != NULL; p = p->next) {
-		if (!first)
+	for (const struct mime_param *q = p; q != NULL; q = q->next) {
+		if (q != p)
 			put(out, " ");
-		first = false;
-		put_string(out, p->name, true);
+		put_string(out, q->name, true);
 		put(out, " ");
-		put_string(out, p->value, false);
+		put_string(out, q->value, false);
 	}
+	if (default_charset)
+		put(out, p != NULL ? " \"CHARSET\" \"US-ASCII\"" : "\"CHARSET\" \"US-ASCII\"");
 	put(out, ")");
 }
 
