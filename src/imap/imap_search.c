@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "imap/imap_fetch.h"
 #include "imap/imap_sort.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
@@ -911,6 +912,10 @@ static size_t utf8_chars(const char *s, size_t len)
 	return n;
 }
 
+/*
+ * Only BODY strings: the index holds decoded header values and body text,
+ * but TEXT also matches header field names, which the index lacks.
+ */
 static size_t collect_words(const struct imap_search_node *n, struct buf *out)
 {
 	size_t count = 0;
@@ -918,7 +923,7 @@ static size_t collect_words(const struct imap_search_node *n, struct buf *out)
 	for (; n != NULL; n = n->next) {
 		if (n->type == N_AND) {
 			count += collect_words(n->child, out);
-		} else if ((n->type == N_BODY || n->type == N_TEXT) && utf8_chars(n->value, n->value_len) >= 3 &&
+		} else if (n->type == N_BODY && utf8_chars(n->value, n->value_len) >= 3 &&
 			   memchr(n->value, '\0', n->value_len) == NULL) {
 			buf_append(out, n->value, n->value_len + 1);
 			count++;
@@ -930,4 +935,213 @@ static size_t collect_words(const struct imap_search_node *n, struct buf *out)
 size_t imap_search_fts_words(const struct imap_search_program *prog, struct buf *out)
 {
 	return prog->root != NULL ? collect_words(prog->root, out) : 0;
+}
+
+/* ---- running on a store thread ------------------------------------------------------------------ */
+
+struct uidset {
+	uint32_t *uids;
+	size_t count, cap;
+};
+
+static void uidset_add(uint32_t uid, void *arg)
+{
+	struct uidset *u = arg;
+
+	if (u->count == u->cap) {
+		u->cap = u->cap ? u->cap * 2 : 256;
+		u->uids = xrealloc(u->uids, u->cap * sizeof(*u->uids));
+	}
+	u->uids[u->count++] = uid;
+}
+
+static bool uidset_has(const struct uidset *u, uint32_t uid)
+{
+	size_t lo = 0, hi = u->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (u->uids[mid] == uid)
+			return true;
+		if (u->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static int cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct run_ctx {
+	struct store *s;
+	const struct imap_search_program *prog;
+	const uint32_t *view_uids;
+	size_t view_count;
+	struct uidset *cand;        /* NULL: every message is a candidate */
+	struct imap_search_result *res;
+	size_t cap;
+	const struct store_mail *cur;
+	struct imap_msg_data data;
+	const char *err;
+	bool failed;
+};
+
+static int run_load(void *arg, const struct mime_message **mime_r, struct slice *message_r)
+{
+	struct run_ctx *c = arg;
+
+	if (imap_msg_data_load(c->s, c->cur, true, true, &c->data, &c->err) < 0)
+		return -1;
+	*mime_r = c->data.mime;
+	*message_r = slice_make(c->data.message.data ? c->data.message.data : "", c->data.message.len);
+	return 0;
+}
+
+static uint32_t view_seq(const struct run_ctx *c, uint32_t uid)
+{
+	const uint32_t *p = bsearch(&uid, c->view_uids, c->view_count, sizeof(uint32_t), cmp_uid);
+
+	return p != NULL ? (uint32_t)(p - c->view_uids) + 1 : 0;
+}
+
+static int run_one(const struct store_mail *m, void *arg)
+{
+	struct run_ctx *c = arg;
+	uint32_t seq = view_seq(c, m->uid);
+	struct imap_search_msg msg = {
+		.seq = seq, .mail = m, .max_seq = (uint32_t)c->view_count,
+		.max_uid = c->view_count ? c->view_uids[c->view_count - 1] : 0, .load = run_load, .load_arg = c,
+	};
+	int r;
+
+	if (seq == 0 || (c->cand != NULL && !uidset_has(c->cand, m->uid)))
+		return 0; /* not in this session's view yet, or ruled out by the index */
+	c->cur = m;
+	r = imap_search_eval(c->prog, &msg);
+	imap_msg_data_free(&c->data);
+	if (r < 0) {
+		c->failed = true;
+		return 1;
+	}
+	if (r == 1) {
+		struct imap_search_result *res = c->res;
+		if (res->count == c->cap) {
+			c->cap = c->cap ? c->cap * 2 : 256;
+			res->hits = xrealloc(res->hits, c->cap * sizeof(*res->hits));
+		}
+		res->hits[res->count++] = (struct imap_search_hit){ m->uid, seq, m->size, m->modseq, m->internal_date,
+								    m->body_id };
+		if (m->modseq > res->highest_modseq)
+			res->highest_modseq = m->modseq;
+	}
+	return 0;
+}
+
+/* Intersects the FTS candidates of every word (each a superset of the matches). */
+static int fts_candidates(struct store *s, int64_t folder_id, const struct buf *words, size_t n,
+			  struct uidset *cand, const char **errstr_r)
+{
+	const char *w = words->data;
+
+	for (size_t i = 0; i < n; i++, w += strlen(w) + 1) {
+		struct uidset u = { 0 };
+		if (store_fts_candidates(s, folder_id, w, uidset_add, &u, errstr_r) < 0) {
+			free(u.uids);
+			return -1;
+		}
+		qsort(u.uids, u.count, sizeof(uint32_t), cmp_uid);
+		if (i == 0) {
+			*cand = u;
+			continue;
+		}
+		size_t k = 0;
+		for (size_t j = 0; j < cand->count; j++)
+			if (uidset_has(&u, cand->uids[j]))
+				cand->uids[k++] = cand->uids[j];
+		cand->count = k;
+		free(u.uids);
+	}
+	return 0;
+}
+
+int imap_search_run(struct store *s, int64_t folder_id, const struct imap_search_program *prog,
+		    const uint32_t *view_uids, size_t view_count, struct imap_search_result *res_r,
+		    const char **errstr_r)
+{
+	struct run_ctx c = { .s = s, .prog = prog, .view_uids = view_uids, .view_count = view_count, .res = res_r };
+	struct uidset cand = { 0 };
+	struct buf words;
+	size_t n;
+	int rc = 0;
+
+	memset(res_r, 0, sizeof(*res_r));
+	imap_msg_data_init(&c.data);
+	buf_init(&words, 0);
+	n = imap_search_fts_words(prog, &words);
+	if (n > 0) {
+		if (fts_candidates(s, folder_id, &words, n, &cand, errstr_r) < 0)
+			rc = -1;
+		c.cand = &cand;
+	}
+	if (rc == 0 && view_count > 0 &&
+	    store_mail_list(s, folder_id, view_uids[0], 0, run_one, &c, errstr_r) < 0)
+		rc = -1;
+	if (rc == 0 && c.failed) {
+		*errstr_r = c.err != NULL ? c.err : "a message could not be read";
+		rc = -1;
+	}
+	imap_msg_data_free(&c.data);
+	buf_free(&words);
+	free(cand.uids);
+	if (rc < 0)
+		imap_search_result_free(res_r);
+	return rc;
+}
+
+void imap_search_result_free(struct imap_search_result *res)
+{
+	free(res->hits);
+	memset(res, 0, sizeof(*res));
+}
+
+static void collect_body(int64_t body_id, void *arg)
+{
+	struct { int64_t *ids; size_t count, cap; } *b = arg;
+
+	if (b->count == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->ids = xrealloc(b->ids, b->cap * sizeof(int64_t));
+	}
+	b->ids[b->count++] = body_id;
+}
+
+int imap_search_fts_prepare(struct store *s, int64_t folder_id, size_t max, const char **errstr_r)
+{
+	struct { int64_t *ids; size_t count, cap; } b = { 0 };
+	int rc = store_fts_unindexed(s, folder_id, collect_body, &b, errstr_r);
+
+	for (size_t i = 0; rc == 0 && i < b.count && i < max; i++) {
+		struct store_mail m = { .body_id = b.ids[i] };
+		struct imap_msg_data d;
+		struct buf text;
+		imap_msg_data_init(&d);
+		buf_init(&text, 0);
+		if (imap_msg_data_load(s, &m, true, true, &d, errstr_r) == 0) {
+			mime_search_text(d.mime, slice_make(d.message.data ? d.message.data : "", d.message.len), true,
+					 true, &text);
+			rc = store_fts_index(s, b.ids[i], text.data ? text.data : "", text.len, errstr_r);
+		} else {
+			rc = -1;
+		}
+		buf_free(&text);
+		imap_msg_data_free(&d);
+	}
+	free(b.ids);
+	return rc;
 }

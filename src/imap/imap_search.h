@@ -14,7 +14,7 @@
  * covers ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic (a subset of
  * i;unicode-casemap).
  *
- * Full-text index: BODY and TEXT strings of three characters or more that
+ * Full-text index: BODY strings of three characters or more that
  * every match must contain (imap_search_fts_words) let the caller narrow
  * the candidates with store_fts_candidates first. The index only narrows:
  * each candidate is still evaluated here.
@@ -94,7 +94,7 @@ struct imap_search_msg {
 int imap_search_eval(const struct imap_search_program *prog, const struct imap_search_msg *msg);
 
 /*
- * Appends to out, NUL-separated, the BODY/TEXT strings every match must
+ * Appends to out, NUL-separated, the BODY strings every match must
  * contain (outside NOT and OR) that are at least 3 characters long; returns
  * how many. The caller feeds each to store_fts_candidates and intersects.
  */
@@ -104,5 +104,41 @@ size_t imap_search_fts_words(const struct imap_search_program *prog, struct buf 
 bool imap_search_contains(struct slice haystack, struct slice needle);
 /* Appends the case-folded form of UTF-8 text to out. */
 void imap_search_fold(struct slice in, struct buf *out);
+
+/* ---- running a search on a store thread (for SEARCH, SORT, THREAD) -------------------- */
+
+struct store;
+
+struct imap_search_hit {
+	uint32_t uid, seq;
+	uint64_t size, modseq;
+	int64_t internal_date, body_id;
+};
+
+struct imap_search_result {
+	struct imap_search_hit *hits; /* ascending UID (and sequence) order */
+	size_t count;
+	uint64_t highest_modseq;      /* of the matches (RFC 7162 3.1.5) */
+};
+
+/*
+ * Evaluates prog over the messages of the folder that are in the session's
+ * view (view_uids ascending; message i has sequence number i + 1), on a
+ * READ store thread. BODY/TEXT words narrow the candidates through the
+ * full-text index first; the substring match decides. 0, or -1 with
+ * *errstr_r.
+ */
+int imap_search_run(struct store *s, int64_t folder_id, const struct imap_search_program *prog,
+		    const uint32_t *view_uids, size_t view_count, struct imap_search_result *res_r,
+		    const char **errstr_r);
+void imap_search_result_free(struct imap_search_result *res);
+
+/*
+ * Indexing is lazy (delivery stays fast): before a search with FTS words,
+ * a WRITE call indexes at most max not-yet-indexed bodies of the folder.
+ * Bodies left unindexed are always candidates (store_fts_candidates), so a
+ * partial index never changes a result, it only narrows less.
+ */
+int imap_search_fts_prepare(struct store *s, int64_t folder_id, size_t max, const char **errstr_r);
 
 #endif

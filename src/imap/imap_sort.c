@@ -7,8 +7,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "imap/imap_fetch.h"
+#include "imap/imap_search.h"
 #include "lib/xalloc.h"
 #include "mime/mime.h"
+#include "store/store_mail.h"
 
 #define SORT_REFS_MAX 256 /* References kept per message (the last ones: the parent is the last) */
 
@@ -985,4 +988,35 @@ void imap_thread_run(enum imap_thread_algo algo, const struct imap_sort_msg *msg
 		buf_append(out, ")", 1);
 	}
 	free(t.n);
+}
+
+/* ---- on a store thread ------------------------------------------------------------------------ */
+
+int imap_sort_collect(struct store *s, const struct imap_search_result *res, bool references,
+		      struct imap_sort_msg **msgs_r, const char **errstr_r)
+{
+	struct imap_sort_msg *msgs = xcalloc(res->count ? res->count : 1, sizeof(*msgs));
+
+	for (size_t i = 0; i < res->count; i++) {
+		const struct imap_search_hit *h = &res->hits[i];
+		struct store_mail m = { .uid = h->uid, .size = h->size, .internal_date = h->internal_date,
+					.body_id = h->body_id };
+		struct imap_msg_data d;
+		msgs[i].seq = h->seq;
+		msgs[i].uid = h->uid;
+		msgs[i].size = h->size;
+		msgs[i].arrival = h->internal_date;
+		imap_msg_data_init(&d);
+		if (imap_msg_data_load(s, &m, references, true, &d, errstr_r) < 0) {
+			imap_msg_data_free(&d);
+			for (size_t k = 0; k < i; k++)
+				imap_sort_msg_clear(&msgs[k]);
+			free(msgs);
+			return -1;
+		}
+		imap_sort_msg_fill(&msgs[i], d.mime, slice_make(d.message.data ? d.message.data : "", d.message.len));
+		imap_msg_data_free(&d);
+	}
+	*msgs_r = msgs;
+	return 0;
 }

@@ -98,4 +98,15 @@ int imap_thread_parse(const char *name, enum imap_thread_algo *algo_r);
 void imap_thread_run(enum imap_thread_algo algo, const struct imap_sort_msg *msgs, size_t count, bool use_uid,
 		     struct buf *out);
 
+/*
+ * On a store READ thread: the SORT/THREAD data of each search hit, in hit
+ * order (the MIME tree from the body cache; the stored bytes too when
+ * references is set, for THREAD=REFERENCES). *msgs_r is malloc'd; free
+ * each with imap_sort_msg_clear, then the array. 0, or -1 with *errstr_r.
+ */
+struct store;
+struct imap_search_result;
+int imap_sort_collect(struct store *s, const struct imap_search_result *res, bool references,
+		      struct imap_sort_msg **msgs_r, const char **errstr_r);
+
 #endif

@@ -1,0 +1,192 @@
+/*
+ * cmd_search: SEARCH and UID SEARCH (RFC 3501 6.4.4, RFC 9051 6.4.4),
+ * ESEARCH return options (RFC 4731), MODSEQ (RFC 7162 3.1.5).
+ *
+ * Full-text indexing is lazy: delivery never waits for it. A SEARCH with
+ * BODY strings first runs a WRITE call that indexes up to
+ * SEARCH_INDEX_BATCH not yet indexed bodies of the folder, then the READ
+ * search; bodies still unindexed are candidates anyway, so the index only
+ * narrows and the RFC substring match decides every result.
+ *
+ * SEARCHRES ($, RETURN (SAVE)) is not supported and is refused with BAD.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/imap_private.h"
+#include "imap/imap_search.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#define SEARCH_INDEX_BATCH 2000
+
+struct search_ctx {
+	struct imap_search_program prog;
+	int64_t folder_id;
+	uint32_t *view_uids;
+	size_t view_count;
+	struct imap_search_result res;
+	const char *err;
+	bool failed;
+};
+
+static void search_ctx_free(void *arg)
+{
+	struct search_ctx *c = arg;
+
+	imap_search_free(&c->prog);
+	imap_search_result_free(&c->res);
+	free(c->view_uids);
+	free(c);
+}
+
+static void index_work(struct store *s, void *arg)
+{
+	struct search_ctx *c = arg;
+	const char *err;
+
+	/* A failure to index is not a failure to search: the unindexed stay candidates. */
+	if (imap_search_fts_prepare(s, c->folder_id, SEARCH_INDEX_BATCH, &err) < 0)
+		log_warn("imap event=fts_index_failed folder=%lld error=\"%s\"", (long long)c->folder_id, err);
+}
+
+static void search_work(struct store *s, void *arg)
+{
+	struct search_ctx *c = arg;
+
+	c->failed = imap_search_run(s, c->folder_id, &c->prog, c->view_uids, c->view_count, &c->res, &c->err) < 0;
+}
+
+/* Appends numbers as a sequence set with ranges ("1:3,7"): ESEARCH ALL. */
+static void append_set(struct buf *b, const uint32_t *nums, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && nums[j + 1] == nums[j] + 1)
+			j++;
+		if (j > i)
+			buf_appendf(b, "%s%u:%u", i ? "," : "", nums[i], nums[j]);
+		else
+			buf_appendf(b, "%s%u", i ? "," : "", nums[i]);
+		i = j + 1;
+	}
+}
+
+static uint32_t hit_num(const struct imap_search_hit *h, bool uid)
+{
+	return uid ? h->uid : h->seq;
+}
+
+static void write_esearch(struct imap_cmd *cmd, unsigned opts, const uint32_t *nums, size_t n, uint64_t modseq,
+			  bool with_modseq)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	buf_append(&b, "* ESEARCH (TAG \"", 16);
+	buf_append(&b, cmd->parsed.tag, strlen(cmd->parsed.tag));
+	buf_append(&b, "\")", 2);
+	if (cmd->parsed.uid)
+		buf_append(&b, " UID", 4);
+	if ((opts & IMAP_SEARCH_RETURN_MIN) && n > 0)
+		buf_appendf(&b, " MIN %u", nums[0]);
+	if ((opts & IMAP_SEARCH_RETURN_MAX) && n > 0)
+		buf_appendf(&b, " MAX %u", nums[n - 1]);
+	if (opts & IMAP_SEARCH_RETURN_COUNT)
+		buf_appendf(&b, " COUNT %zu", n);
+	if ((opts & IMAP_SEARCH_RETURN_ALL) && n > 0) {
+		buf_append(&b, " ALL ", 5);
+		append_set(&b, nums, n);
+	}
+	if (with_modseq && n > 0)
+		buf_appendf(&b, " MODSEQ %llu", (unsigned long long)modseq);
+	buf_append(&b, "\r\n", 2);
+	imap_write(cmd->session, b.data, b.len);
+	buf_free(&b);
+}
+
+static enum imap_cmd_result search_done(struct imap_cmd *cmd)
+{
+	struct search_ctx *c = cmd->ctx;
+	struct imap_session *s = cmd->session;
+	bool uid = cmd->parsed.uid;
+	uint32_t *nums;
+
+	if (c->failed) {
+		log_warn("imap session=%s event=search_failed error=\"%s\"", s->id, c->err);
+		return imap_cmd_no(cmd, "SEARCH failed: %s", c->err);
+	}
+	nums = xmalloc((c->res.count ? c->res.count : 1) * sizeof(*nums));
+	for (size_t i = 0; i < c->res.count; i++)
+		nums[i] = hit_num(&c->res.hits[i], uid);
+	/* IMAP4rev2 (RFC 9051 7.3.4) answers every SEARCH with ESEARCH. */
+	if (c->prog.esearch || (s->enabled & IMAP_ENABLED_IMAP4REV2)) {
+		write_esearch(cmd, c->prog.esearch ? c->prog.return_opts : IMAP_SEARCH_RETURN_ALL, nums, c->res.count,
+			      c->res.highest_modseq, c->prog.has_modseq);
+	} else {
+		struct buf b;
+		buf_init(&b, 0);
+		buf_append(&b, "* SEARCH", 8);
+		for (size_t i = 0; i < c->res.count; i++)
+			buf_appendf(&b, " %u", nums[i]);
+		if (c->prog.has_modseq && c->res.count > 0)
+			buf_appendf(&b, " (MODSEQ %llu)", (unsigned long long)c->res.highest_modseq);
+		buf_append(&b, "\r\n", 2);
+		imap_write(s, b.data, b.len);
+		buf_free(&b);
+	}
+	free(nums);
+	return imap_cmd_ok(cmd, "SEARCH completed");
+}
+
+static enum imap_cmd_result search_indexed(struct imap_cmd *cmd)
+{
+	return imap_cmd_store_call(cmd, STORE_CALL_READ, search_work, search_done);
+}
+
+/* Shared by SEARCH, SORT and THREAD: the view's UIDs and the folder for the store thread. */
+static struct search_ctx *search_ctx_new(struct imap_session *s)
+{
+	struct search_ctx *c = xcalloc(1, sizeof(*c));
+	const struct imap_view *v = s->view;
+
+	c->folder_id = v->folder_id;
+	c->view_count = v->count;
+	c->view_uids = xmalloc((v->count ? v->count : 1) * sizeof(uint32_t));
+	if (v->count > 0)
+		memcpy(c->view_uids, v->uids, v->count * sizeof(uint32_t));
+	return c;
+}
+
+static enum imap_cmd_result parse_failed(struct imap_cmd *cmd, struct search_ctx *c, const char *err)
+{
+	bool badcharset = c->prog.badcharset;
+
+	search_ctx_free(c);
+	if (badcharset)
+		return imap_cmd_no(cmd, "[BADCHARSET (UTF-8 US-ASCII)] %s", err);
+	return imap_cmd_bad(cmd, "%s", err);
+}
+
+enum imap_cmd_result imap_cmd_search(struct imap_cmd *cmd)
+{
+	struct imap_session *s = cmd->session;
+	struct search_ctx *c = search_ctx_new(s);
+	const char *err;
+	struct buf words;
+
+	if (imap_search_parse(cmd->parsed.args, cmd->parsed.arg_count, &c->prog, &err) < 0)
+		return parse_failed(cmd, c, err);
+	if (c->prog.uses_saved || (c->prog.return_opts & IMAP_SEARCH_RETURN_SAVE))
+		return parse_failed(cmd, c, "SEARCHRES ($ and RETURN (SAVE)) is not supported");
+	if (c->prog.has_modseq) /* RFC 7162 3.1: MODSEQ enables CONDSTORE */
+		s->enabled |= IMAP_ENABLED_CONDSTORE;
+	cmd->ctx = c;
+	cmd->ctx_free = search_ctx_free;
+	buf_init(&words, 0);
+	size_t n = imap_search_fts_words(&c->prog, &words);
+	buf_free(&words);
+	if (n > 0)
+		return imap_cmd_store_call(cmd, STORE_CALL_WRITE, index_work, search_indexed);
+	return search_indexed(cmd);
+}
