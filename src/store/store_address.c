@@ -56,12 +56,16 @@ static int address_need(struct store *s, const char *local, const char *domain, 
 
 /*
  * UIDVALIDITY must change whenever a folder name is reused with new UIDs
- * (RFC 3501 2.3.1.1). A value above every one handed out so far, and at least
- * the current time, is never reused even if the clock steps back.
+ * (RFC 3501 2.3.1.1). A value above every one handed out so far (remembered
+ * in uidvalidity_last, since the folder that had it may be deleted by now),
+ * and at least the current time, is never reused even if the clock steps back.
+ * Called inside the caller's transaction.
  */
 int store_next_uidvalidity(struct store *s, uint32_t *v_r, const char **errstr_r)
 {
-	static const char sql[] = "SELECT coalesce(max(uidvalidity), 0) + 1 FROM folders";
+	static const char sql[] = "SELECT max(coalesce((SELECT max(uidvalidity) FROM folders), 0),"
+				  " coalesce((SELECT max(value) FROM uidvalidity_last), 0)) + 1";
+	static const char sql_set[] = "UPDATE uidvalidity_last SET value = ?";
 	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
 	int64_t next = 0, now = (int64_t)time(NULL);
 
@@ -71,6 +75,11 @@ int store_next_uidvalidity(struct store *s, uint32_t *v_r, const char **errstr_r
 		next = now;
 	if (next > UINT32_MAX)
 		return store_errf(s, errstr_r, "UIDVALIDITY values are exhausted");
+	if ((st = store_stmt(s, sql_set, errstr_r)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, next);
+	if (store_step_done(s, st, errstr_r) < 0)
+		return -1;
 	*v_r = (uint32_t)next;
 	return 0;
 }

@@ -11,6 +11,18 @@
  * themselves; idle, a lone delivery is committed at once (no timer, so no
  * added latency).
  *
+ * Any other store work comes through store_async_call: READ work joins the
+ * lookups on the readers, WRITE work queues for the writer, which runs one
+ * WRITE between delivery batches (deliveries arriving meanwhile form the
+ * next batch). The folders a WRITE or a batch reported with
+ * store_note_folder_changed travel back with its completion, and the loop
+ * tells their watchers before the caller's done runs.
+ *
+ * Watchers live in a hash table keyed by folder id (10,000 idle IMAP
+ * sessions may each watch one), chained per bucket. While callbacks run,
+ * unwatch only marks a watcher dead; the dead are unlinked and freed once
+ * the notification is over, so a callback may unwatch itself or any other.
+ *
  * Completions go onto a mutex-protected list; the first one onto an empty
  * list writes a byte to a pipe whose read end is an event in the loop, and
  * the loop-side handler runs every callback (skipping cancelled requests) and
@@ -28,13 +40,21 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "store/store_async.h"
+#include "store/store_mail.h"
 #include "store/store_private.h"
 
 #define STORE_ASYNC_BATCH_MAX 256
 #define STORE_ASYNC_BATCH_BYTES (64u * 1024 * 1024)
 #define STORE_ASYNC_READERS_MAX 16
 
-enum req_kind { REQ_RCPT, REQ_DELIVER };
+#define WATCH_BUCKETS_MIN 64
+
+enum req_kind {
+	REQ_RCPT,
+	REQ_DELIVER,
+	REQ_CALL,   /* store_async_call */
+	REQ_NOTIFY, /* internal: the folders a delivery batch changed */
+};
 
 struct store_req {
 	enum req_kind kind;
@@ -56,12 +76,39 @@ struct store_req {
 	struct store_delivery d;
 	int64_t *ids;
 
+	/* calls */
+	store_work_fn work;
+	store_done_fn done;
+
+	/* folders changed by the work, to announce on the loop */
+	int64_t *changed;
+	size_t nchanged;
+
 	struct store_req *next;
 };
 
 struct req_queue {
 	struct store_req *head;
 	struct store_req **tail;
+};
+
+struct store_watch {
+	struct store_async *sa;
+	int64_t folder_id;
+	store_watch_cb cb;
+	void *arg;
+	bool dead;                     /* unwatched during a notification */
+	struct store_watch *prev, *next; /* its bucket's chain */
+	struct store_watch *dead_next;
+};
+
+/* Loop thread only. */
+struct watch_table {
+	struct store_watch **buckets;
+	size_t nbuckets; /* a power of two */
+	size_t count;
+	unsigned notifying; /* > 0 while callbacks run: no unlinking, no resizing */
+	struct store_watch *dead;
 };
 
 struct store_async {
@@ -76,8 +123,9 @@ struct store_async {
 	pthread_mutex_t mu; /* the two work queues, stopping, stats */
 	pthread_cond_t lookup_cond;
 	pthread_cond_t deliver_cond;
-	struct req_queue lookups;
+	struct req_queue lookups;    /* rcpt lookups and READ calls */
 	struct req_queue deliveries;
+	struct req_queue writes;     /* WRITE calls */
 	bool stopping;
 	struct store_async_stats stats;
 
@@ -85,6 +133,8 @@ struct store_async {
 	struct req_queue done;
 	int notify_r, notify_w;
 	struct event *notify_ev;
+
+	struct watch_table watches;
 };
 
 /* Each reader thread gets its own store through this. */
@@ -115,20 +165,146 @@ static struct store_req *queue_pop(struct req_queue *q)
 	return req;
 }
 
+/* ---- watchers (loop thread) ---- */
+
+static size_t watch_bucket(const struct watch_table *t, int64_t folder_id)
+{
+	uint64_t h = (uint64_t)folder_id * UINT64_C(0x9e3779b97f4a7c15);
+
+	return (size_t)(h ^ (h >> 29)) & (t->nbuckets - 1);
+}
+
+static void watch_link(struct watch_table *t, struct store_watch *w)
+{
+	struct store_watch **head = &t->buckets[watch_bucket(t, w->folder_id)];
+
+	w->prev = NULL;
+	w->next = *head;
+	if (*head != NULL)
+		(*head)->prev = w;
+	*head = w;
+}
+
+static void watch_unlink(struct watch_table *t, struct store_watch *w)
+{
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		t->buckets[watch_bucket(t, w->folder_id)] = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	t->count--;
+}
+
+/* Doubles the table when chains grow past two on average. */
+static void watch_grow(struct watch_table *t)
+{
+	struct store_watch **old = t->buckets;
+	size_t nold = t->nbuckets;
+
+	if (t->notifying > 0 || (old != NULL && t->count < 2 * nold))
+		return;
+	t->nbuckets = old != NULL ? nold * 2 : WATCH_BUCKETS_MIN;
+	t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
+	for (size_t i = 0; i < nold; i++) {
+		for (struct store_watch *w = old[i], *next; w != NULL; w = next) {
+			next = w->next;
+			watch_link(t, w);
+		}
+	}
+	free(old);
+}
+
+static void watch_sweep(struct watch_table *t)
+{
+	struct store_watch *w;
+
+	while ((w = t->dead) != NULL) {
+		t->dead = w->dead_next;
+		watch_unlink(t, w);
+		free(w);
+	}
+}
+
+static void watchers_notify(struct store_async *sa, const int64_t *folders, size_t n)
+{
+	struct watch_table *t = &sa->watches;
+
+	if (t->count == 0)
+		return;
+	t->notifying++;
+	for (size_t i = 0; i < n; i++) {
+		/* dead watchers stay linked until the sweep: w->next stays valid */
+		for (struct store_watch *w = t->buckets[watch_bucket(t, folders[i])]; w != NULL; w = w->next) {
+			if (!w->dead && w->folder_id == folders[i])
+				w->cb(folders[i], w->arg);
+		}
+	}
+	if (--t->notifying == 0)
+		watch_sweep(t);
+}
+
+static void watch_table_free(struct watch_table *t)
+{
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		for (struct store_watch *w = t->buckets[i], *next; w != NULL; w = next) {
+			next = w->next;
+			free(w);
+		}
+	}
+	free(t->buckets);
+}
+
+struct store_watch *store_async_watch(struct store_async *sa, int64_t folder_id, store_watch_cb cb, void *arg)
+{
+	struct store_watch *w = xcalloc(1, sizeof(*w));
+
+	w->sa = sa;
+	w->folder_id = folder_id;
+	w->cb = cb;
+	w->arg = arg;
+	watch_grow(&sa->watches);
+	watch_link(&sa->watches, w);
+	sa->watches.count++;
+	return w;
+}
+
+void store_async_unwatch(struct store_watch *w)
+{
+	struct watch_table *t;
+
+	if (w == NULL || w->dead)
+		return;
+	t = &w->sa->watches;
+	if (t->notifying > 0) {
+		w->dead = true;
+		w->dead_next = t->dead;
+		t->dead = w;
+		return;
+	}
+	watch_unlink(t, w);
+	free(w);
+}
+
 /* ---- the loop side ---- */
 
 static void req_free(struct store_req *req)
 {
 	spool_free(req->d.body);
+	free(req->changed);
 	free(req->ids);
 	free(req->local);
 	free(req->domain);
 	free(req);
 }
 
-static void req_run_callback(struct store_req *req)
+static void req_run_callback(struct store_async *sa, struct store_req *req)
 {
-	if (req->cancelled)
+	/* watchers first: the change is durable, and done may rely on them */
+	watchers_notify(sa, req->changed, req->nchanged);
+	if (req->kind == REQ_CALL)
+		req->done(req->arg, req->cancelled); /* even cancelled: the closure is freed there */
+	if (req->cancelled || req->kind == REQ_CALL || req->kind == REQ_NOTIFY)
 		return;
 	if (req->kind == REQ_RCPT)
 		req->rcpt_cb(req->rc == 0 ? &req->rcpt : NULL, req->rc == 0 ? NULL : req->err, req->arg);
@@ -146,7 +322,7 @@ static void completions_run(struct store_async *sa)
 	pthread_mutex_unlock(&sa->done_mu);
 	for (; list != NULL; list = next) {
 		next = list->next;
-		req_run_callback(list);
+		req_run_callback(sa, list);
 		req_free(list);
 	}
 }
@@ -176,10 +352,21 @@ static void complete(struct store_async *sa, struct store_req *req)
 		log_error("store event=notify-failed error=\"%s\"", strerror(errno));
 }
 
+/* A call's work, and the folders it reported. */
+static void call_run(struct store *s, struct store_req *req)
+{
+	req->work(s, req->arg);
+	req->changed = store_changed_take(s, &req->nchanged);
+}
+
 static void lookup_run(struct store *s, struct store_req *req)
 {
 	const char *err = NULL;
 
+	if (req->kind == REQ_CALL) {
+		call_run(s, req);
+		return;
+	}
 	req->rc = store_rcpt_resolve(s, req->local, req->domain, req->incoming_size, req->plans, &req->rcpt, &err);
 	if (req->rc < 0)
 		snprintf(req->err, sizeof(req->err), "%s", err != NULL ? err : "store failure");
@@ -229,8 +416,18 @@ static void batch_run(struct store_async *sa, struct store_req **batch, size_t n
 
 	for (size_t i = 0; i < n; i++)
 		d[i] = &batch[i]->d;
+	struct store_req *note;
+
 	if (store_deliver_batch(sa->writer, d, n, &err) < 0)
 		log_error("store event=batch-failed deliveries=%zu error=\"%s\"", n, err);
+	/* the INBOXes the batch filled, announced first (IDLE wakes up sooner) */
+	note = xcalloc(1, sizeof(*note));
+	note->kind = REQ_NOTIFY;
+	note->changed = store_changed_take(sa->writer, &note->nchanged);
+	if (note->nchanged > 0)
+		complete(sa, note);
+	else
+		req_free(note);
 	for (size_t i = 0; i < n; i++) {
 		batch[i]->rc = batch[i]->d.result;
 		snprintf(batch[i]->err, sizeof(batch[i]->err), "%s", batch[i]->d.error);
@@ -244,21 +441,31 @@ static void batch_run(struct store_async *sa, struct store_req **batch, size_t n
 static void *writer_main(void *arg)
 {
 	struct store_async *sa = arg;
-	struct store_req *batch[STORE_ASYNC_BATCH_MAX];
+	struct store_req *batch[STORE_ASYNC_BATCH_MAX], *call;
 	size_t n;
 
 	pthread_mutex_lock(&sa->mu);
 	for (;;) {
-		while (sa->deliveries.head == NULL && !sa->stopping)
+		while (sa->deliveries.head == NULL && sa->writes.head == NULL && !sa->stopping)
 			pthread_cond_wait(&sa->deliver_cond, &sa->mu);
-		if ((n = batch_take(sa, batch)) == 0)
+		/* one batch, then one WRITE: neither starves the other */
+		n = batch_take(sa, batch);
+		call = queue_pop(&sa->writes);
+		if (n == 0 && call == NULL)
 			break; /* stopping, and nothing left: drained */
-		sa->stats.batches++;
-		sa->stats.deliveries += n;
-		if (n > sa->stats.largest_batch)
-			sa->stats.largest_batch = n;
+		if (n > 0) {
+			sa->stats.batches++;
+			sa->stats.deliveries += n;
+			if (n > sa->stats.largest_batch)
+				sa->stats.largest_batch = n;
+		}
 		pthread_mutex_unlock(&sa->mu);
-		batch_run(sa, batch, n);
+		if (n > 0)
+			batch_run(sa, batch, n);
+		if (call != NULL) {
+			call_run(sa->writer, call);
+			complete(sa, call);
+		}
 		pthread_mutex_lock(&sa->mu);
 	}
 	pthread_mutex_unlock(&sa->mu);
@@ -329,6 +536,7 @@ static void async_release(struct store_async *sa)
 		close(sa->notify_w);
 	for (unsigned i = 0; i < STORE_ASYNC_READERS_MAX; i++)
 		store_close(sa->readers[i]);
+	watch_table_free(&sa->watches);
 	store_close(sa->writer);
 	pthread_mutex_destroy(&sa->mu);
 	pthread_mutex_destroy(&sa->done_mu);
@@ -351,6 +559,7 @@ static struct store_async *async_alloc(struct event_base *base, unsigned reader_
 	pthread_cond_init(&sa->deliver_cond, NULL);
 	queue_init(&sa->lookups);
 	queue_init(&sa->deliveries);
+	queue_init(&sa->writes);
 	queue_init(&sa->done);
 	sa->notify_r = sa->notify_w = -1;
 	return sa;
@@ -462,6 +671,28 @@ struct store_req *store_async_deliver(struct store_async *sa, struct spool *body
 	ASSERT(!sa->stopping);
 	queue_push(&sa->deliveries, req);
 	pthread_cond_signal(&sa->deliver_cond);
+	pthread_mutex_unlock(&sa->mu);
+	return req;
+}
+
+struct store_req *store_async_call(struct store_async *sa, enum store_call_kind kind, store_work_fn work,
+				   store_done_fn done, void *arg)
+{
+	struct store_req *req = xcalloc(1, sizeof(*req));
+
+	req->kind = REQ_CALL;
+	req->work = work;
+	req->done = done;
+	req->arg = arg;
+	pthread_mutex_lock(&sa->mu);
+	ASSERT(!sa->stopping);
+	if (kind == STORE_CALL_READ) {
+		queue_push(&sa->lookups, req);
+		pthread_cond_signal(&sa->lookup_cond);
+	} else {
+		queue_push(&sa->writes, req);
+		pthread_cond_signal(&sa->deliver_cond);
+	}
 	pthread_mutex_unlock(&sa->mu);
 	return req;
 }

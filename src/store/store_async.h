@@ -35,7 +35,8 @@ void store_async_stats(struct store_async *sa, struct store_async_stats *stats_r
 
 /*
  * A cancelled request still completes (a delivery is still made durable:
- * SMTP is at-least-once) but its callback is not called. Call it when the
+ * SMTP is at-least-once) but its callback is not called (a store_async_call
+ * gets done(arg, true), see below). Call it when the
  * session that asked goes away. The handle is invalid after the callback
  * has run or after cancel.
  */
@@ -82,7 +83,11 @@ struct store_req *store_async_call(struct store_async *sa, enum store_call_kind 
  * mailboxes). cb runs on the loop after a delivery or a WRITE call that
  * changed folder_id became durable. The IMAP and POP3 sessions that have a
  * folder selected watch it (IDLE, and untagged EXISTS/EXPUNGE/FETCH for
- * concurrent sessions).
+ * concurrent sessions). Many watchers may watch one folder; each is called
+ * once per announcement. A callback may unwatch itself or any other
+ * watcher (it is then not called for this announcement if not called yet);
+ * one watching during a callback is called from the next announcement on.
+ * Loop thread only. store_async_free frees the watchers still registered.
  */
 struct store_watch;
 typedef void (*store_watch_cb)(int64_t folder_id, void *arg);

@@ -109,6 +109,8 @@ int64_t *store_changed_take(struct store *s, size_t *n_r);
 
 /* Schema (store_schema.c). */
 int store_schema_migrate(struct store *s, const char **errstr_r);
+/* Tests: store_open, migrating only up to version (an older hermod's database). */
+int store_open_at_version(const char *data_dir, int version, struct store **store_r, const char **errstr_r);
 
 /* Directory helpers shared by the delivery and reading code. */
 int store_address_find(struct store *s, const char *local, const char *domain, int64_t *id_r,

@@ -211,6 +211,8 @@ static const char migration_1[] =
  *   their space.
  * - mail(folder_id, modseq): CONDSTORE CHANGEDSINCE; expunged likewise for
  *   QRESYNC VANISHED.
+ * - uidvalidity_last: the last UIDVALIDITY handed out. Folders can now be
+ *   deleted, and a name created again must get a value never used before.
  */
 static const char migration_2[] =
 	"ALTER TABLE bodies ADD COLUMN fts_indexed INTEGER NOT NULL DEFAULT 0 CHECK (fts_indexed IN (0, 1));\n"
@@ -222,7 +224,9 @@ static const char migration_2[] =
 	"  DELETE FROM body_fts WHERE rowid = old.id;\n"
 	"END;\n"
 	"CREATE INDEX mail_folder_modseq ON mail(folder_id, modseq);\n"
-	"CREATE INDEX expunged_folder_modseq ON expunged(folder_id, modseq);\n";
+	"CREATE INDEX expunged_folder_modseq ON expunged(folder_id, modseq);\n"
+	"CREATE TABLE uidvalidity_last (value INTEGER NOT NULL);\n"
+	"INSERT INTO uidvalidity_last SELECT coalesce(max(uidvalidity), 0) FROM folders;\n";
 
 static const char *const migrations[] = {
 	migration_1,
@@ -351,7 +355,8 @@ static int schema_read_version(struct store *s, int *version_r, const char **err
 	return 0;
 }
 
-int store_schema_migrate(struct store *s, const char **errstr_r)
+/* Brings the schema to version target (MIGRATION_COUNT but in tests). */
+static int schema_migrate_to(struct store *s, int target, const char **errstr_r)
 {
 	int version;
 	char bump[96];
@@ -365,7 +370,7 @@ int store_schema_migrate(struct store *s, const char **errstr_r)
 			   version, MIGRATION_COUNT);
 		goto fail;
 	}
-	for (int v = version + 1; v <= MIGRATION_COUNT; v++) {
+	for (int v = version + 1; v <= target; v++) {
 		snprintf(bump, sizeof(bump), "DELETE FROM schema_version; INSERT INTO schema_version VALUES (%d)", v);
 		if (store_exec(s, migrations[v - 1], errstr_r) < 0 || store_exec(s, bump, errstr_r) < 0)
 			goto fail;
@@ -374,6 +379,11 @@ int store_schema_migrate(struct store *s, const char **errstr_r)
 fail:
 	store_rollback(s);
 	return -1;
+}
+
+int store_schema_migrate(struct store *s, const char **errstr_r)
+{
+	return schema_migrate_to(s, MIGRATION_COUNT, errstr_r);
 }
 
 int store_schema_version(struct store *s)
@@ -412,7 +422,7 @@ static int store_open_db(struct store *s, const char **errstr_r)
 	return store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", errstr_r);
 }
 
-int store_open(const char *data_dir, struct store **store_r, const char **errstr_r)
+static int store_open_to(const char *data_dir, int version, struct store **store_r, const char **errstr_r)
 {
 	static _Thread_local char open_err[512];
 	struct store *s = xcalloc(1, sizeof(*s));
@@ -426,7 +436,7 @@ int store_open(const char *data_dir, struct store **store_r, const char **errstr
 	s->tmp_dir = xasprintf("%s/tmp", data_dir);
 	if (mkdir_if_missing(s, s->data_dir, &err) < 0 || mkdir_if_missing(s, s->msg_dir, &err) < 0 ||
 	    mkdir_if_missing(s, s->tmp_dir, &err) < 0 || store_open_db(s, &err) < 0 ||
-	    store_schema_migrate(s, &err) < 0) {
+	    schema_migrate_to(s, version, &err) < 0) {
 		/* s is going away: copy the message somewhere that outlives it */
 		snprintf(open_err, sizeof(open_err), "%s", err);
 		*errstr_r = open_err;
@@ -435,6 +445,17 @@ int store_open(const char *data_dir, struct store **store_r, const char **errstr
 	}
 	*store_r = s;
 	return 0;
+}
+
+int store_open(const char *data_dir, struct store **store_r, const char **errstr_r)
+{
+	return store_open_to(data_dir, MIGRATION_COUNT, store_r, errstr_r);
+}
+
+int store_open_at_version(const char *data_dir, int version, struct store **store_r, const char **errstr_r)
+{
+	ASSERT(version >= 1 && version <= MIGRATION_COUNT);
+	return store_open_to(data_dir, version, store_r, errstr_r);
 }
 
 void store_close(struct store *s)
