@@ -133,6 +133,15 @@ static int ub_configure(struct ub_ctx *ub, const struct dns_cfg *cfg, const char
 			*errstr_r = dns_errbuf;
 			return -1;
 		}
+		/*
+		 * unbound answers the RFC 6761 ".test" names NXDOMAIN itself. With an
+		 * explicit forwarder (a test DNS server, a lab resolver) they are
+		 * asked like any other name, so test domains can have MX records.
+		 */
+		if ((err = ub_ctx_zone_add(ub, "test.", "transparent")) != 0) {
+			*errstr_r = ub_error("cannot configure the DNS resolver", err);
+			return -1;
+		}
 	} else if ((err = ub_ctx_resolvconf(ub, NULL)) != 0) {
 		*errstr_r = ub_error("cannot read the nameservers of /etc/resolv.conf", err);
 		return -1;
