@@ -450,7 +450,7 @@ static size_t collect_prefix(struct mime_parser *p, const char *d, size_t len)
 	const char *lf = memchr(d, '\n', scan);
 	size_t n = lf != NULL ? (size_t)(lf - d) + 1 : scan;
 	size_t keep = lf != NULL ? n - 1 : n;
-	bool close, cr = lf != NULL && crlf_at(p, d, n - 1);
+	bool close = false, cr = lf != NULL && crlf_at(p, d, n - 1);
 	int idx;
 
 	memcpy(p->pre + p->pre_len, d, keep);
@@ -524,7 +524,7 @@ static size_t feed_body(struct mime_parser *p, const char *d, size_t len)
 static bool header_boundary(struct mime_parser *p, size_t ll, unsigned own_eol)
 {
 	const char *line = p->hdr.data + p->hdr_line;
-	bool close;
+	bool close = false;
 	int idx = match_boundary(p, line, ll, &close);
 
 	if (idx < 0 || !boundary_allowed(p, close))
@@ -580,7 +580,7 @@ void mime_parser_feed(struct mime_parser *p, const void *data, size_t len)
 /* A last line without a line break may still be a delimiter. */
 static void finish_line(struct mime_parser *p)
 {
-	bool close;
+	bool close = false;
 	int idx;
 
 	if (p->in_header) {
