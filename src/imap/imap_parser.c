@@ -652,8 +652,8 @@ static int decode_run(const char *p, const char *end, char *out, size_t size, si
 		} else if (u >= 0xd800 && u <= 0xdbff) {
 			high = u;
 			continue;
-		} else if ((u >= 0xdc00 && u <= 0xdfff) || (u >= 0x20 && u <= 0x7e)) {
-			return -1; /* lone low surrogate; printable ASCII must be written directly */
+		} else if ((u >= 0xdc00 && u <= 0xdfff) || u <= 0x7e) {
+			return -1; /* lone low surrogate; ASCII: printable is direct, controls not allowed */
 		}
 		if (put_utf8(u, out, size, n) < 0)
 			return -1;
@@ -665,7 +665,7 @@ static int decode_run(const char *p, const char *end, char *out, size_t size, si
 
 int imap_mutf7_to_utf8(const char *in, size_t len, char *out, size_t size)
 {
-	const char *p = in, *end = in + len;
+	const char *p = in, *end = in + len, *after_run = NULL;
 	size_t n = 0;
 
 	if (size == 0)
@@ -682,14 +682,16 @@ int imap_mutf7_to_utf8(const char *in, size_t len, char *out, size_t size)
 			continue;
 		}
 		const char *dash = memchr(p, '-', (size_t)(end - p));
-		if (dash == NULL)
-			return -1;
+		if (dash == NULL || p == after_run)
+			return -1; /* two adjacent runs are one run spelled twice: not canonical */
 		if (dash == p + 1) {
 			if (n + 1 >= size)
 				return -1;
 			out[n++] = '&';
 		} else if (decode_run(p + 1, dash, out, size, &n) < 0) {
 			return -1;
+		} else {
+			after_run = dash + 1;
 		}
 		p = dash + 1;
 	}
@@ -795,9 +797,9 @@ int imap_utf8_to_mutf7(const char *in, size_t len, char *out, size_t size)
 		return -1;
 	while (p < end) {
 		uint32_t cp;
-		if (next_utf8(&p, end, &cp) < 0)
-			return -1;
-		if (cp >= 0x20 && cp <= 0x7e) {
+		if (next_utf8(&p, end, &cp) < 0 || cp < 0x20)
+			return -1; /* no control characters in mailbox names */
+		if (cp <= 0x7e) {
 			if (in_run && b64_end(&o) < 0)
 				return -1;
 			in_run = false;

@@ -150,6 +150,7 @@ struct imap_cmd {
 	struct buf line;            /* IMAP_CMD_LINE: the client's line, without CRLF */
 	char *tagged;               /* the tagged reply, set by imap_cmd_ok/no/bad */
 	bool logout;                /* close the connection after the tagged reply */
+	bool want_line;             /* IMAP_CMD_LINE: waiting for the client's line */
 	struct imap_async *async;
 	struct auth_req *auth;      /* cmd_auth.c: a login being checked */
 };
@@ -208,6 +209,18 @@ void imap_cmd_resume(struct imap_cmd *cmd, imap_cmd_fn then);
 /* True when a handler writing many responses should return IMAP_CMD_AGAIN. */
 bool imap_cmd_output_full(const struct imap_cmd *cmd);
 
+/*
+ * The machinery under imap_cmd_store_call and the view sync: runs
+ * work(store, ctx) on a store thread, then done(s, ctx) on the loop. The
+ * caller keeps owning ctx; after imap_async_cancel (the session is going
+ * away) the async owns it and releases it with ctx_free once the store has
+ * finished with it, and done is not called.
+ */
+struct imap_async *imap_async_start(struct imap_session *s, enum store_call_kind kind, store_work_fn work,
+				    void *ctx, void (*ctx_free)(void *ctx),
+				    void (*done)(struct imap_session *s, void *ctx));
+void imap_async_cancel(struct imap_async *a);
+
 /* Starts a view sync if the view is dirty and nothing else runs (IDLE, watch callback). */
 void imap_session_sync_idle(struct imap_session *s);
 
@@ -264,6 +277,12 @@ int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, 
 		      size_t *count_r, const char **err_r);
 /* This session changed a message's flags (its own STORE): the sync will not resend them. */
 void imap_view_set_flags(struct imap_view *v, uint32_t seq, uint32_t flags, uint64_t modseq);
+/*
+ * Brings the view up to date with the store (changes since its
+ * highestmodseq): writes EXPUNGE/VANISHED, EXISTS and FETCH (FLAGS) as
+ * needed, then calls then(s). The session reads nothing meanwhile.
+ */
+void imap_view_sync(struct imap_session *s, bool expunge_ok, void (*then)(struct imap_session *s));
 /* This session expunged seq: removes it and writes "* seq EXPUNGE" (or VANISHED with QRESYNC). */
 void imap_view_expunge_uid(struct imap_session *s, uint32_t uid);
 

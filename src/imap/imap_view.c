@@ -1,0 +1,373 @@
+/*
+ * imap_view: the selected mailbox as one session sees it, and how it
+ * catches up with the store.
+ *
+ * The view changes only at safe points. A sync asks the store for every
+ * change since the view's highestmodseq (RFC 7162 does the same for a
+ * reconnecting client): expunged UIDs, and messages whose modseq is newer
+ * (flag changes and new mail). It then reports them in the order RFC 3501
+ * 7.4.1 and 5.2 require: EXPUNGE (highest sequence number first, so every
+ * number is valid when sent) or VANISHED with QRESYNC, then EXISTS, then
+ * FETCH (FLAGS) for changed messages.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "imap/imap_private.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+struct imap_view *imap_view_new(int64_t folder_id, const char *name, bool readonly)
+{
+	struct imap_view *v = xcalloc(1, sizeof(*v));
+
+	v->folder_id = folder_id;
+	v->name = xstrdup(name);
+	v->readonly = readonly;
+	return v;
+}
+
+void imap_view_free(struct imap_view *v)
+{
+	free(v->name);
+	free(v->uids);
+	free(v->flags);
+	free(v->modseqs);
+	free(v);
+}
+
+void imap_view_append(struct imap_view *v, uint32_t uid, uint32_t flags, uint64_t modseq)
+{
+	if (v->count == v->cap) {
+		v->cap = v->cap ? v->cap * 2 : 64;
+		v->uids = xrealloc(v->uids, v->cap * sizeof(*v->uids));
+		v->flags = xrealloc(v->flags, v->cap * sizeof(*v->flags));
+		v->modseqs = xrealloc(v->modseqs, v->cap * sizeof(*v->modseqs));
+	}
+	v->uids[v->count] = uid;
+	v->flags[v->count] = (uint8_t)flags;
+	v->modseqs[v->count] = modseq;
+	v->count++;
+	if (uid >= v->uidnext)
+		v->uidnext = uid + 1;
+}
+
+uint32_t imap_view_seq(const struct imap_view *v, uint32_t uid)
+{
+	uint32_t lo = 0, hi = v->count;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->count && v->uids[lo] == uid ? lo + 1 : 0;
+}
+
+/* First index whose uid >= uid. */
+static uint32_t lower_bound(const struct imap_view *v, uint32_t uid)
+{
+	uint32_t lo = 0, hi = v->count;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (v->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, bool uid, uint32_t **seqs_r,
+		      size_t *count_r, const char **err_r)
+{
+	uint32_t *seqs = NULL;
+	size_t n = 0, cap = 0;
+	uint32_t star = uid ? (v->count ? v->uids[v->count - 1] : 0) : v->count;
+
+	for (size_t i = 0; i < set->count; i++) {
+		uint32_t lo = set->ranges[i].lo == IMAP_SEQ_STAR ? star : set->ranges[i].lo;
+		uint32_t hi = set->ranges[i].hi == IMAP_SEQ_STAR ? star : set->ranges[i].hi;
+		if (lo > hi) {
+			uint32_t t = lo;
+			lo = hi;
+			hi = t;
+		}
+		uint32_t from, to; /* 0-based, [from, to) */
+		if (uid) {
+			/* RFC 3501 6.4.8: "n:*" with n past the last UID still covers the last message. */
+			if (set->ranges[i].hi == IMAP_SEQ_STAR && v->count > 0 && lo > star)
+				lo = hi = star;
+			from = lower_bound(v, lo);
+			to = hi == UINT32_MAX ? v->count : lower_bound(v, hi + 1);
+		} else {
+			if (lo == 0 || hi > v->count) {
+				free(seqs);
+				*err_r = "Invalid message sequence number";
+				return -1;
+			}
+			from = lo - 1;
+			to = hi;
+		}
+		for (uint32_t k = from; k < to; k++) {
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				seqs = xrealloc(seqs, cap * sizeof(*seqs));
+			}
+			seqs[n++] = k + 1;
+		}
+	}
+	if (n > 1) {
+		qsort(seqs, n, sizeof(*seqs), cmp_u32);
+		size_t w = 1;
+		for (size_t r = 1; r < n; r++)
+			if (seqs[r] != seqs[w - 1])
+				seqs[w++] = seqs[r];
+		n = w;
+	}
+	*seqs_r = seqs;
+	*count_r = n;
+	return 0;
+}
+
+void imap_view_set_flags(struct imap_view *v, uint32_t seq, uint32_t flags, uint64_t modseq)
+{
+	ASSERT(seq >= 1 && seq <= v->count);
+	v->flags[seq - 1] = (uint8_t)flags;
+	if (modseq > v->modseqs[seq - 1])
+		v->modseqs[seq - 1] = modseq;
+}
+
+static void remove_index(struct imap_view *v, uint32_t i)
+{
+	size_t rest = v->count - i - 1;
+
+	memmove(v->uids + i, v->uids + i + 1, rest * sizeof(*v->uids));
+	memmove(v->flags + i, v->flags + i + 1, rest * sizeof(*v->flags));
+	memmove(v->modseqs + i, v->modseqs + i + 1, rest * sizeof(*v->modseqs));
+	v->count--;
+}
+
+void imap_view_expunge_uid(struct imap_session *s, uint32_t uid)
+{
+	struct imap_view *v = s->view;
+	uint32_t seq = imap_view_seq(v, uid);
+
+	if (seq == 0)
+		return;
+	remove_index(v, seq - 1);
+	if (s->enabled & IMAP_ENABLED_QRESYNC)
+		imap_untagged(s, "VANISHED %u", uid);
+	else
+		imap_untagged(s, "%u EXPUNGE", seq);
+}
+
+/* ---- sync ------------------------------------------------------------------------------ */
+
+struct sync_change {
+	uint32_t uid, flags;
+	uint64_t modseq;
+	char *keywords; /* NULL when none */
+};
+
+struct sync_ctx {
+	int64_t folder_id, address_id;
+	char *name;
+	uint64_t since;
+	uint32_t *expunged;
+	size_t n_expunged, cap_expunged;
+	struct sync_change *changes;
+	size_t n_changes, cap_changes;
+	uint64_t highestmodseq;
+	uint32_t uidnext;
+	int rc;
+	bool expunge_ok;
+	void (*then)(struct imap_session *s);
+};
+
+static void sync_ctx_free(void *arg)
+{
+	struct sync_ctx *c = arg;
+
+	for (size_t i = 0; i < c->n_changes; i++)
+		free(c->changes[i].keywords);
+	free(c->changes);
+	free(c->expunged);
+	free(c->name);
+	free(c);
+}
+
+static void on_expunged(uint32_t uid, void *arg)
+{
+	struct sync_ctx *c = arg;
+
+	if (c->n_expunged == c->cap_expunged) {
+		c->cap_expunged = c->cap_expunged ? c->cap_expunged * 2 : 16;
+		c->expunged = xrealloc(c->expunged, c->cap_expunged * sizeof(*c->expunged));
+	}
+	c->expunged[c->n_expunged++] = uid;
+}
+
+static int on_changed(const struct store_mail *m, void *arg)
+{
+	struct sync_ctx *c = arg;
+
+	if (c->n_changes == c->cap_changes) {
+		c->cap_changes = c->cap_changes ? c->cap_changes * 2 : 16;
+		c->changes = xrealloc(c->changes, c->cap_changes * sizeof(*c->changes));
+	}
+	struct sync_change *ch = &c->changes[c->n_changes++];
+	ch->uid = m->uid;
+	ch->flags = m->flags;
+	ch->modseq = m->modseq;
+	ch->keywords = m->keywords[0] ? xstrdup(m->keywords) : NULL;
+	if (m->modseq > c->highestmodseq)
+		c->highestmodseq = m->modseq;
+	return 0;
+}
+
+/* On a reader thread. The status is read first: every change up to its HIGHESTMODSEQ is then listed. */
+static void sync_work(struct store *st, void *arg)
+{
+	struct sync_ctx *c = arg;
+	struct store_folder_status fs;
+	const char *err;
+
+	c->highestmodseq = c->since;
+	if (store_folder_status(st, c->address_id, c->name, &fs, &err) == 1 && fs.folder_id == c->folder_id) {
+		c->highestmodseq = fs.highestmodseq > c->since ? fs.highestmodseq : c->since;
+		c->uidnext = fs.uidnext;
+	}
+	if (store_mail_expunged_since(st, c->folder_id, c->since, on_expunged, c, &err) < 0 ||
+	    store_mail_list(st, c->folder_id, 1, c->since, on_changed, c, &err) < 0) {
+		log_error("imap event=sync-failed folder=%lld error=\"%s\"", (long long)c->folder_id, err);
+		c->rc = -1;
+	}
+}
+
+static void write_vanished(struct imap_session *s, const uint32_t *uids, size_t n)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (j > i)
+			buf_appendf(&b, "%s%u:%u", i ? "," : "", uids[i], uids[j]);
+		else
+			buf_appendf(&b, "%s%u", i ? "," : "", uids[i]);
+		i = j + 1;
+	}
+	imap_printf(s, "* VANISHED %s\r\n", b.data);
+	buf_free(&b);
+}
+
+/* Removes the expunged UIDs present in the view and reports them. */
+static void apply_expunges(struct imap_session *s, struct sync_ctx *c)
+{
+	struct imap_view *v = s->view;
+	uint32_t *gone = xmalloc((c->n_expunged + 1) * sizeof(*gone));
+	size_t n = 0;
+
+	qsort(c->expunged, c->n_expunged, sizeof(*c->expunged), cmp_u32);
+	for (size_t i = c->n_expunged; i-- > 0;) {
+		uint32_t seq = imap_view_seq(v, c->expunged[i]);
+		if (seq == 0)
+			continue;
+		if (!(s->enabled & IMAP_ENABLED_QRESYNC))
+			imap_untagged(s, "%u EXPUNGE", seq); /* descending: each number still valid */
+		remove_index(v, seq - 1);
+		gone[n++] = c->expunged[i];
+	}
+	if (n > 0 && (s->enabled & IMAP_ENABLED_QRESYNC)) {
+		qsort(gone, n, sizeof(*gone), cmp_u32);
+		write_vanished(s, gone, n);
+	}
+	free(gone);
+}
+
+static void write_flags_fetch(struct imap_session *s, uint32_t seq, const struct sync_change *ch)
+{
+	imap_printf(s, "* %u FETCH (", seq);
+	if (s->enabled & IMAP_ENABLED_QRESYNC)
+		imap_printf(s, "UID %u ", ch->uid);
+	imap_printf(s, "FLAGS (");
+	imap_write_flags(s, ch->flags, ch->keywords);
+	imap_printf(s, ")");
+	if (s->enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC))
+		imap_printf(s, " MODSEQ (%llu)", (unsigned long long)ch->modseq);
+	imap_printf(s, ")\r\n");
+}
+
+static void apply_changes(struct imap_session *s, struct sync_ctx *c)
+{
+	struct imap_view *v = s->view;
+	uint32_t old_count = v->count;
+	uint32_t last_uid = v->count ? v->uids[v->count - 1] : 0;
+
+	for (size_t i = 0; i < c->n_changes; i++) {
+		const struct sync_change *ch = &c->changes[i];
+		if (ch->uid > last_uid) {
+			imap_view_append(v, ch->uid, ch->flags, ch->modseq);
+			continue;
+		}
+		uint32_t seq = imap_view_seq(v, ch->uid);
+		if (seq == 0 || ch->modseq <= v->modseqs[seq - 1])
+			continue; /* expunged, or this session's own change already reported */
+		v->flags[seq - 1] = (uint8_t)ch->flags;
+		v->modseqs[seq - 1] = ch->modseq;
+		write_flags_fetch(s, seq, ch);
+	}
+	if (v->count != old_count)
+		imap_untagged(s, "%u EXISTS", v->count);
+}
+
+static void sync_done(struct imap_session *s, void *arg)
+{
+	struct sync_ctx *c = arg;
+	void (*then)(struct imap_session *) = c->then;
+
+	s->sync = NULL;
+	s->syncing = false;
+	if (c->rc == 0 && s->view != NULL && s->view->folder_id == c->folder_id) {
+		if (c->expunge_ok)
+			apply_expunges(s, c);
+		apply_changes(s, c);
+		if (!c->expunge_ok && c->n_expunged > 0)
+			s->view->dirty = true; /* the expunges are still to be reported: keep the old modseq */
+		else if (c->highestmodseq > s->view->highestmodseq)
+			s->view->highestmodseq = c->highestmodseq;
+		if (c->uidnext > s->view->uidnext)
+			s->view->uidnext = c->uidnext;
+	}
+	sync_ctx_free(c);
+	then(s);
+}
+
+void imap_view_sync(struct imap_session *s, bool expunge_ok, void (*then)(struct imap_session *s))
+{
+	struct sync_ctx *c = xcalloc(1, sizeof(*c));
+
+	ASSERT(s->view != NULL && !s->syncing);
+	c->folder_id = s->view->folder_id;
+	c->address_id = s->address_id;
+	c->name = xstrdup(s->view->name);
+	c->since = s->view->highestmodseq;
+	c->expunge_ok = expunge_ok;
+	c->then = then;
+	s->view->dirty = false; /* a notification from now on asks for another sync */
+	s->syncing = true;
+	s->sync = imap_async_start(s, STORE_CALL_READ, sync_work, c, sync_ctx_free, sync_done);
+}
