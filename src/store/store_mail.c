@@ -331,7 +331,12 @@ int store_mail_list(struct store *s, int64_t folder_id, uint32_t uid_min, uint64
 {
 	static const char sql[] = "SELECT uid, flags, keywords, internal_date, size, modseq, body_id FROM mail"
 				  " WHERE folder_id = ?1 AND uid >= ?2 AND modseq > ?3 ORDER BY uid";
-	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
+	/* CHANGEDSINCE usually asks for a few recent changes: seek them by modseq
+	 * and sort, rather than walk the whole folder by UID */
+	static const char sql_since[] = "SELECT uid, flags, keywords, internal_date, size, modseq, body_id"
+					" FROM mail INDEXED BY mail_folder_modseq"
+					" WHERE folder_id = ?1 AND uid >= ?2 AND modseq > ?3 ORDER BY uid";
+	sqlite3_stmt *st = store_stmt(s, changed_since > 0 ? sql_since : sql, errstr_r);
 	struct store_mail m;
 	int rc;
 
