@@ -242,6 +242,21 @@ def test_dropped_connection_deletes_nothing(pop):
     p.quit()
 
 
+def test_drop_in_the_middle_of_retr(pop):
+    # A client that vanishes while a 4 MiB message streams: its read in flight is
+    # cancelled, nothing leaks (the sanitizer build checks), the lock is released.
+    deliver(pop, subject="big", body="z" * 1000 + "\r\n" * 1 + ("y" * 998 + "\r\n") * 4096)
+    for _ in range(3):
+        c = RawPOP3(pop.pop3_port)
+        c.login()
+        c.send("RETR 1\r\n")
+        assert c.line().startswith("+OK")
+        c.close()
+    p = poplib_login(pop)
+    assert p.stat()[0] == 1
+    p.quit()
+
+
 def test_second_session_in_use(pop):
     deliver(pop)
     with RawPOP3(pop.pop3_port) as first:
