@@ -27,15 +27,18 @@
 #include <event2/thread.h>
 #include <sodium.h>
 
+#include "auth/auth.h"
 #include "config/config.h"
 #include "daemon/daemon.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "net/server.h"
+#include "pop3/pop3_server.h"
 #include "smtp/smtp_server.h"
 #include "store/store_async.h"
 
 #define DAEMON_STORE_READERS 2
+#define DAEMON_AUTH_THREADS 2
 #define DAEMON_CONFIG_SNAPSHOTS_MAX 64
 
 struct daemon {
@@ -47,6 +50,8 @@ struct daemon {
 	struct store_async *store;
 	struct server *server;
 	struct smtp_server *smtp;
+	struct auth_service *auth; /* shared by IMAP and POP3 */
+	struct pop3_server *pop3;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *shutdown_timer;
 	struct timespec shutdown_started;
@@ -83,6 +88,8 @@ static void reload(struct daemon *d)
 	d->cfg = next;
 	log_set_level((enum log_level)next->log_level);
 	smtp_server_set_config(d->smtp, next);
+	auth_service_set_config(d->auth, next);
+	pop3_server_set_config(d->pop3, next);
 	log_info("hermod event=reloaded config=%s", d->config_path);
 }
 
@@ -97,7 +104,7 @@ static double elapsed_since(const struct timespec *start)
 static void on_shutdown_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
-	size_t left = smtp_server_session_count(d->smtp);
+	size_t left = smtp_server_session_count(d->smtp) + pop3_server_session_count(d->pop3);
 
 	/* Sessions gone and their last replies (the 421s) written. */
 	if ((left == 0 && conn_flushing_count() == 0) || elapsed_since(&d->shutdown_started) >= d->cfg->shutdown_grace_s) {
@@ -119,6 +126,7 @@ static void begin_shutdown(struct daemon *d, int signo)
 		 smtp_server_session_count(d->smtp));
 	server_stop_listening(d->server);
 	smtp_server_shutdown(d->smtp);
+	pop3_server_shutdown(d->pop3);
 	clock_gettime(CLOCK_MONOTONIC, &d->shutdown_started);
 	d->shutdown_timer = evtimer_new(d->base, on_shutdown_tick, d);
 	on_shutdown_tick(-1, 0, d);
@@ -178,6 +186,13 @@ static int daemon_start(struct daemon *d)
 		return -1;
 	}
 	d->smtp = smtp_server_new(d->base, d->server, d->store, d->cfg);
+	d->auth = auth_service_new(d->base, d->cfg->data_dir, DAEMON_AUTH_THREADS, &err);
+	if (d->auth == NULL) {
+		log_error("hermod event=start-failed error=\"authentication: %s\"", err);
+		return -1;
+	}
+	auth_service_set_config(d->auth, d->cfg);
+	d->pop3 = pop3_server_new(d->base, d->server, d->store, d->auth, d->cfg);
 	if (server_listen(d->server, &err) < 0) {
 		log_error("hermod event=start-failed error=\"%s\"", err);
 		return -1;
@@ -196,6 +211,10 @@ static void daemon_stop(struct daemon *d)
 {
 	if (d->smtp != NULL)
 		smtp_server_free(d->smtp);
+	if (d->pop3 != NULL)
+		pop3_server_free(d->pop3);
+	if (d->auth != NULL)
+		auth_service_free(d->auth); /* after the protocol servers: they cancel their logins */
 	if (d->store != NULL)
 		store_async_free(d->store);
 	if (d->server != NULL)
