@@ -33,6 +33,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "net/server.h"
+#include "imap/imap_server.h"
 #include "pop3/pop3_server.h"
 #include "smtp/smtp_server.h"
 #include "store/store_async.h"
@@ -52,6 +53,7 @@ struct daemon {
 	struct smtp_server *smtp;
 	struct auth_service *auth; /* shared by IMAP and POP3 */
 	struct pop3_server *pop3;
+	struct imap_server *imap;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *shutdown_timer;
 	struct timespec shutdown_started;
@@ -90,6 +92,7 @@ static void reload(struct daemon *d)
 	smtp_server_set_config(d->smtp, next);
 	auth_service_set_config(d->auth, next);
 	pop3_server_set_config(d->pop3, next);
+	imap_server_set_config(d->imap, next);
 	log_info("hermod event=reloaded config=%s", d->config_path);
 }
 
@@ -104,7 +107,8 @@ static double elapsed_since(const struct timespec *start)
 static void on_shutdown_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
-	size_t left = smtp_server_session_count(d->smtp) + pop3_server_session_count(d->pop3);
+	size_t left = smtp_server_session_count(d->smtp) + pop3_server_session_count(d->pop3) +
+		      imap_server_session_count(d->imap);
 
 	/* Sessions gone and their last replies (the 421s) written. */
 	if ((left == 0 && conn_flushing_count() == 0) || elapsed_since(&d->shutdown_started) >= d->cfg->shutdown_grace_s) {
@@ -127,6 +131,7 @@ static void begin_shutdown(struct daemon *d, int signo)
 	server_stop_listening(d->server);
 	smtp_server_shutdown(d->smtp);
 	pop3_server_shutdown(d->pop3);
+	imap_server_shutdown(d->imap);
 	clock_gettime(CLOCK_MONOTONIC, &d->shutdown_started);
 	d->shutdown_timer = evtimer_new(d->base, on_shutdown_tick, d);
 	on_shutdown_tick(-1, 0, d);
@@ -193,6 +198,7 @@ static int daemon_start(struct daemon *d)
 	}
 	auth_service_set_config(d->auth, d->cfg);
 	d->pop3 = pop3_server_new(d->base, d->server, d->store, d->auth, d->cfg);
+	d->imap = imap_server_new(d->base, d->server, d->store, d->auth, d->cfg);
 	if (server_listen(d->server, &err) < 0) {
 		log_error("hermod event=start-failed error=\"%s\"", err);
 		return -1;
@@ -213,6 +219,8 @@ static void daemon_stop(struct daemon *d)
 		smtp_server_free(d->smtp);
 	if (d->pop3 != NULL)
 		pop3_server_free(d->pop3);
+	if (d->imap != NULL)
+		imap_server_free(d->imap);
 	if (d->auth != NULL)
 		auth_service_free(d->auth); /* after the protocol servers: they cancel their logins */
 	if (d->store != NULL)
