@@ -119,9 +119,21 @@ const char *mime_skip_cfws(const char *p, const char *end)
 
 /* ---- Content-* ----------------------------------------------------------------------------- */
 
+/* RFC 2045 tspecials */
+static bool is_tspecial(char c)
+{
+	switch (c) {
+	case '(': case ')': case '<': case '>': case '@': case ',': case ';': case ':':
+	case '\\': case '"': case '/': case '[': case ']': case '?': case '=':
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool is_token_char(char c)
 {
-	return (unsigned char)c > ' ' && c != 0x7f && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+	return (unsigned char)c > ' ' && c != 0x7f && !is_tspecial(c);
 }
 
 /* An RFC 2045 token at *pp (after CFWS), lower-cased into the arena, or NULL. */
@@ -335,7 +347,17 @@ struct addr_lex {
 
 static bool is_atext(char c)
 {
-	return (unsigned char)c >= 0x80 || (c > ' ' && c != 0x7f && strchr("()<>[]:;@\\,.\"", c) == NULL);
+	if ((unsigned char)c >= 0x80)
+		return true;
+	if (c <= ' ' || c == 0x7f)
+		return false;
+	switch (c) { /* RFC 5322 specials */
+	case '(': case ')': case '<': case '>': case '[': case ']': case ':': case ';':
+	case '@': case '\\': case ',': case '.': case '"':
+		return false;
+	default:
+		return true;
+	}
 }
 
 static void lex_skip_cfws(struct addr_lex *l)
