@@ -479,23 +479,39 @@ static void list_ctx_free(void *arg)
 	free(c);
 }
 
-/* RFC 3501 6.3.8: "*" matches anything, "%" anything but the hierarchy delimiter. */
+/*
+ * RFC 3501 6.3.8: "*" matches anything, "%" anything but the hierarchy
+ * delimiter. Dynamic programming over (pattern, name) positions with one
+ * row per pattern character: O(pattern x name) whatever the wildcards, so a
+ * hostile pattern full of "*" cannot make matching exponential.
+ */
 static bool pattern_match(const char *pat, const char *name)
 {
-	for (; *pat; pat++) {
+	size_t n = strlen(name);
+	bool row[STORE_FOLDER_NAME_MAX + 2], next[STORE_FOLDER_NAME_MAX + 2];
+
+	if (n > STORE_FOLDER_NAME_MAX)
+		return false;
+	/* row[j]: the pattern so far matches the first j bytes of name. */
+	memset(row, 0, sizeof(row));
+	row[0] = true;
+	for (; *pat != '\0'; pat++) {
+		memset(next, 0, sizeof(next));
 		if (*pat == '*' || *pat == '%') {
-			for (const char *n = name;; n++) {
-				if (pattern_match(pat + 1, n))
-					return true;
-				if (*n == '\0' || (*pat == '%' && *n == '/'))
-					return false;
+			bool reach = false;
+			for (size_t j = 0; j <= n; j++) {
+				reach = reach || row[j];
+				next[j] = reach;
+				if (*pat == '%' && j < n && name[j] == '/')
+					reach = false; /* % never crosses the delimiter */
 			}
+		} else {
+			for (size_t j = 0; j < n; j++)
+				next[j + 1] = row[j] && name[j] == *pat;
 		}
-		if (*pat != *name)
-			return false;
-		name++;
+		memcpy(row, next, sizeof(row));
 	}
-	return *name == '\0';
+	return row[n];
 }
 
 static bool list_match(const struct list_ctx *c, const char *name)
