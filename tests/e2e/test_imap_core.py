@@ -259,3 +259,20 @@ def test_imaps_and_logindisabled(hermod_factory):
     c = inst.imaps()
     ok(c.login("alice@hosted.test", hermodtest.PASSWORD))
     c.logout()
+
+
+def test_list_pattern_full_of_wildcards_is_answered(hermod):
+    # A naive backtracking matcher takes exponential time on "*%*%...x" against a long
+    # name that does not end in x; the answer must come at once and be correct.
+    c = login(hermod)
+    name = "a" * 200
+    ok(c.create(name))
+    pattern = "*%" * 40 + "x"
+    r = RawIMAP(hermod.imap_port)
+    r.cmd("l", "LOGIN alice@hosted.test " + hermodtest.PASSWORD)
+    lines = r.cmd("t", 'LIST "" "%s"' % pattern)
+    assert lines[-1].startswith("t OK"), lines
+    assert not any(name in line for line in lines[:-1]), lines
+    lines = r.cmd("u", 'LIST "" "%s"' % ("*%" * 40 + "a"))
+    assert any(name in line for line in lines[:-1]), lines
+    r.close()
