@@ -6,6 +6,11 @@
  * the plain bufferevent from the socket (bufferevent_setfd -1) before it is
  * freed and an OpenSSL socket bufferevent takes the same socket over.
  *
+ * Client connections (conn_connect) start as a connecting socket
+ * bufferevent; the TCP handshake is bounded by the write timeout, and its end
+ * goes to the connect callback, not to the event callback. A client STARTTLS
+ * is the same switch as the server's, in the connecting TLS state.
+ *
  * No deferred callbacks (BEV_OPT_DEFER_CALLBACKS) are used: bufferevent_free
  * clears the callbacks at once, so nothing fires after conn_free. The one
  * event of our own (`kick`, for DRAINED and resumed input) is freed with it.
@@ -13,8 +18,10 @@
 #include "net/conn.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +68,16 @@ struct conn {
 	bool starttls_handshake; /* the handshake in progress came from conn_starttls */
 	char tls_desc[128];
 	char *server_name;
+
+	bool client;             /* made by conn_connect: TLS handshakes connect, not accept */
+	bool connecting;         /* TCP handshake in progress; connect_cb pending */
+	bool connect_failed;     /* failed before the loop ran: kick reports it */
+	conn_connected_cb connect_cb;
+	void *connect_arg;
+	unsigned connect_timeout_s;
+	bool tls_verified;
+	char verify_reason[128];
+	char error[160];         /* conn_error() */
 
 	char *line;         /* conn_readline's result buffer */
 	size_t line_cap;
@@ -124,11 +141,11 @@ static void setup_bev(struct conn *c)
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
-/* An OpenSSL bufferevent that accepts a handshake on fd. */
-static struct bufferevent *tls_bev_new(struct event_base *base, int fd, SSL *ssl)
+/* An OpenSSL bufferevent that accepts (server) or starts (client) a handshake on fd. */
+static struct bufferevent *tls_bev_new(struct event_base *base, int fd, SSL *ssl, bool client)
 {
-	struct bufferevent *bev =
-		bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	struct bufferevent *bev = bufferevent_openssl_socket_new(
+		base, fd, ssl, client ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 
 	if (bev == NULL)
 		panic("conn: cannot create a TLS bufferevent (out of memory)");
@@ -154,18 +171,29 @@ static void close_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	conn_free(arg);
 }
 
-struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *peer, socklen_t peer_len,
-		      SSL_CTX *tls_ctx, conn_event_cb cb, void *arg)
+static struct conn *conn_alloc(struct event_base *base, const struct sockaddr *peer, socklen_t peer_len)
 {
 	struct conn *c = xcalloc(1, sizeof(*c));
 
 	c->base = base;
+	net_peer_ip(peer, peer_len, c->peer_ip, sizeof(c->peer_ip));
+	c->kick = event_new(base, -1, 0, kick_cb, c);
+	c->close_timer = evtimer_new(base, close_timeout_cb, c);
+	if (c->kick == NULL || c->close_timer == NULL)
+		panic("conn: cannot create events (out of memory)");
+	return c;
+}
+
+struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *peer, socklen_t peer_len,
+		      SSL_CTX *tls_ctx, conn_event_cb cb, void *arg)
+{
+	struct conn *c = conn_alloc(base, peer, peer_len);
+
 	c->cb = cb;
 	c->arg = arg;
-	net_peer_ip(peer, peer_len, c->peer_ip, sizeof(c->peer_ip));
 	evutil_make_socket_nonblocking(fd);
 	if (tls_ctx != NULL) {
-		c->bev = tls_bev_new(base, fd, ssl_new(tls_ctx));
+		c->bev = tls_bev_new(base, fd, ssl_new(tls_ctx), false);
 		c->tls = true;
 		c->tls_handshaking = true;
 	} else {
@@ -173,11 +201,35 @@ struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *pe
 		if (c->bev == NULL)
 			panic("conn: cannot create a bufferevent (out of memory)");
 	}
-	c->kick = event_new(base, -1, 0, kick_cb, c);
-	c->close_timer = evtimer_new(base, close_timeout_cb, c);
-	if (c->kick == NULL || c->close_timer == NULL)
-		panic("conn: cannot create events (out of memory)");
 	setup_bev(c);
+	return c;
+}
+
+static void connect_cb(struct bufferevent *bev, short what, void *arg);
+
+struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, socklen_t sa_len, unsigned timeout_s,
+			  conn_connected_cb done, void *arg)
+{
+	struct conn *c = conn_alloc(base, sa, sa_len);
+	struct timeval tv = { .tv_sec = (time_t)timeout_s, .tv_usec = 0 };
+
+	c->client = true;
+	c->connecting = true;
+	c->connect_cb = done;
+	c->connect_arg = arg;
+	c->connect_timeout_s = timeout_s;
+	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		panic("conn: cannot create a bufferevent (out of memory)");
+	bufferevent_setcb(c->bev, NULL, NULL, connect_cb, c);
+	/* While connecting, the write timeout bounds the TCP handshake. */
+	bufferevent_set_timeouts(c->bev, NULL, timeout_s > 0 ? &tv : NULL);
+	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)(uintptr_t)sa, (int)sa_len) < 0) {
+		snprintf(c->error, sizeof(c->error), "%s",
+			 errno != 0 ? strerror(errno) : "cannot start the connection");
+		c->connect_failed = true;
+		event_active(c->kick, 0, 0);
+	}
 	return c;
 }
 
@@ -267,7 +319,7 @@ void conn_close(struct conn *c)
 	closing_list = c;
 	event_del(c->kick);
 	bufferevent_disable(c->bev, EV_READ);
-	if (c->tls_handshaking || c->starttls_ssl != NULL) {
+	if (c->connecting || c->tls_handshaking || c->starttls_ssl != NULL) {
 		conn_free(c); /* nothing worth flushing into a half-made TLS session */
 		return;
 	}
@@ -333,8 +385,15 @@ static void tls_established(struct conn *c)
 	if (ssl != NULL)
 		snprintf(c->tls_desc, sizeof(c->tls_desc), "%s %s", SSL_get_version(ssl),
 			 SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
-	if (name != NULL)
+	if (name != NULL && c->server_name == NULL)
 		c->server_name = xstrndup(name, 255);
+	if (c->client && ssl != NULL) {
+		long v = SSL_get_verify_result(ssl);
+		c->tls_verified = v == X509_V_OK && SSL_get0_peer_certificate(ssl) != NULL;
+		snprintf(c->verify_reason, sizeof(c->verify_reason), "%s",
+			 SSL_get0_peer_certificate(ssl) == NULL ? "no server certificate"
+								: X509_verify_cert_error_string(v));
+	}
 }
 
 static void log_tls_failure(struct conn *c)
@@ -346,6 +405,7 @@ static void log_tls_failure(struct conn *c)
 		ERR_error_string_n(e, reason, sizeof(reason));
 	while (bufferevent_get_openssl_error(c->bev) != 0)
 		;
+	snprintf(c->error, sizeof(c->error), "TLS handshake failed: %s", reason);
 	log_info("conn event=tls-failed ip=%s reason=\"%s\"", c->peer_ip, reason);
 }
 
@@ -367,6 +427,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (c->tls_handshaking && !(what & BEV_EVENT_TIMEOUT))
 		log_tls_failure(c);
+	else if ((what & BEV_EVENT_ERROR) && errno != 0)
+		snprintf(c->error, sizeof(c->error), "%s", strerror(errno));
 	if (what & BEV_EVENT_TIMEOUT)
 		emit(c, CONN_EV_TIMEOUT);
 	else if (what & BEV_EVENT_EOF)
@@ -375,10 +437,49 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		emit(c, CONN_EV_ERROR);
 }
 
+/* The connect attempt is over: hand the conn over, or report and free it. */
+static void connect_done(struct conn *c, bool ok)
+{
+	conn_connected_cb done = c->connect_cb;
+	void *arg = c->connect_arg;
+
+	c->connecting = false;
+	c->connect_cb = NULL;
+	if (!ok) {
+		char error[sizeof(c->error)];
+		memcpy(error, c->error, sizeof(error));
+		conn_free(c);
+		done(NULL, error, arg);
+		return;
+	}
+	setup_bev(c);
+	done(c, NULL, arg);
+}
+
+static void connect_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		connect_done(c, true);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(c->error, sizeof(c->error), "timed out after %u s", c->connect_timeout_s);
+	else
+		snprintf(c->error, sizeof(c->error), "%s", errno != 0 ? strerror(errno) : "connection failed");
+	connect_done(c, false);
+}
+
 /* Deferred DRAINED (requested with nothing pending) or DATA (input resumed). */
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+
+	if (c->connect_failed) {
+		connect_done(c, false);
+		return;
+	}
 	bool drained = c->want_drained && conn_output_pending(c) == 0;
 	bool data = c->kick_data && !c->paused && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0;
 
@@ -529,7 +630,7 @@ static void starttls_switch(struct conn *c)
 	bufferevent_setfd(plain, -1);
 	bufferevent_free(plain);
 	c->starttls_ssl = NULL;
-	c->bev = tls_bev_new(c->base, fd, ssl);
+	c->bev = tls_bev_new(c->base, fd, ssl, c->client);
 	c->tls = true;
 	c->tls_handshaking = true;
 	c->starttls_handshake = true;
@@ -538,21 +639,66 @@ static void starttls_switch(struct conn *c)
 	setup_bev(c);
 }
 
-int conn_starttls(struct conn *c, SSL_CTX *tls_ctx)
+static void starttls_begin(struct conn *c, SSL *ssl)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 
-	if (tls_ctx == NULL || c->tls || c->starttls_ssl != NULL || c->closing != CLOSING_NO)
-		return -1;
 	/* Stop reading plaintext; what is buffered is discarded (again) at the switch. */
 	bufferevent_disable(c->bev, EV_READ);
 	evbuffer_drain(in, evbuffer_get_length(in));
-	c->starttls_ssl = ssl_new(tls_ctx);
+	c->starttls_ssl = ssl;
 	c->want_drained = false;
 	event_del(c->kick);
 	if (conn_output_pending(c) == 0)
 		starttls_switch(c);
+}
+
+static bool starttls_allowed(const struct conn *c, SSL_CTX *tls_ctx)
+{
+	return tls_ctx != NULL && !c->tls && c->starttls_ssl == NULL && c->closing == CLOSING_NO && !c->connecting;
+}
+
+int conn_starttls(struct conn *c, SSL_CTX *tls_ctx)
+{
+	if (!starttls_allowed(c, tls_ctx))
+		return -1;
+	starttls_begin(c, ssl_new(tls_ctx));
 	return 0;
+}
+
+int conn_starttls_client(struct conn *c, SSL_CTX *tls_ctx, const char *servername)
+{
+	struct in6_addr ip6;
+	struct in_addr ip4;
+	SSL *ssl;
+
+	if (!c->client || !starttls_allowed(c, tls_ctx))
+		return -1;
+	ssl = ssl_new(tls_ctx);
+	/* Recorded, never enforced: see conn_tls_verified. */
+	SSL_set_verify(ssl, SSL_VERIFY_NONE, NULL);
+	if (servername != NULL && inet_pton(AF_INET, servername, &ip4) != 1 &&
+	    inet_pton(AF_INET6, servername, &ip6) != 1) {
+		if (SSL_set_tlsext_host_name(ssl, servername) != 1 || SSL_set1_host(ssl, servername) != 1)
+			ERR_clear_error(); /* an odd name: no SNI, and verification will say so */
+		free(c->server_name);
+		c->server_name = xstrndup(servername, 255);
+	}
+	snprintf(c->verify_reason, sizeof(c->verify_reason), "no TLS handshake yet");
+	starttls_begin(c, ssl);
+	return 0;
+}
+
+bool conn_tls_verified(const struct conn *c, const char **reason_r)
+{
+	if (reason_r != NULL)
+		*reason_r = c->tls_verified ? NULL : c->verify_reason[0] != '\0' ? c->verify_reason : "not TLS";
+	return c->tls_verified;
+}
+
+const char *conn_error(const struct conn *c)
+{
+	return c->error[0] != '\0' ? c->error : NULL;
 }
 
 /* ---- flow control ---- */

@@ -83,6 +83,50 @@ void conn_want_drained(struct conn *c);
  */
 int conn_starttls(struct conn *c, SSL_CTX *tls_ctx);
 
+/* ---- client side (outbound SMTP) ---- */
+
+/*
+ * Called once when a conn_connect attempt ends. On success c is the
+ * connection (install the event callback with conn_set_cb) and error is
+ * NULL. On failure c is NULL (the conn module has freed it) and error says
+ * why in words ("Connection refused", "timed out after 30 s"); it is valid
+ * during the call only.
+ */
+typedef void (*conn_connected_cb)(struct conn *c, const char *error, void *arg);
+
+/*
+ * Connects to sa (copied; it carries the port) without blocking. done runs
+ * later from the loop, never inside this call; timeout_s (0: none) bounds
+ * the TCP handshake. conn_free on the returned handle before done has run
+ * cancels the attempt (done is then never called). Never returns NULL.
+ * (A callback of its own rather than a new conn_event: the protocol
+ * servers switch over conn_event exhaustively.)
+ */
+struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, socklen_t sa_len, unsigned timeout_s,
+			  conn_connected_cb done, void *arg);
+
+/*
+ * Client-side STARTTLS (RFC 3207) once the server's "220" is read: discards
+ * any input buffered after that reply (a response injected before the
+ * handshake, as a server's STARTTLS discards commands), then handshakes,
+ * sending servername as SNI when it is not NULL. CONN_EV_TLS_READY or
+ * CONN_EV_ERROR follows.
+ *
+ * Opportunistic TLS (RFC 7435): the server certificate is checked against
+ * tls_ctx's trust store and servername, but a failed check does not abort
+ * the handshake, since for unauthenticated encryption any certificate beats
+ * plaintext. The outcome is recorded; see conn_tls_verified.
+ */
+int conn_starttls_client(struct conn *c, SSL_CTX *tls_ctx, const char *servername);
+/*
+ * After a client handshake: true when the server certificate chain was
+ * trusted and matched the server name. Otherwise *reason_r (when not NULL)
+ * says why, in OpenSSL's words ("self-signed certificate").
+ */
+bool conn_tls_verified(const struct conn *c, const char **reason_r);
+/* Why the last CONN_EV_ERROR / TLS failure happened, in words; NULL if unknown. */
+const char *conn_error(const struct conn *c);
+
 /* Idle timeout for reads, in seconds (0 disables). */
 void conn_set_timeout(struct conn *c, unsigned seconds);
 /* Stop / restart delivering input while an asynchronous step is pending. */

@@ -166,3 +166,23 @@ SSL_CTX *tls_server_ctx_new(const struct config *cfg, const char **errstr_r)
 	}
 	return ctx;
 }
+
+SSL_CTX *tls_client_ctx_new(const char **errstr_r)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL) {
+		*errstr_r = tls_error("cannot create a TLS context for", "outbound SMTP");
+		return NULL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+		*errstr_r = tls_error("cannot set the TLS parameters for", "outbound SMTP");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	/* A missing system store only means nothing verifies; TLS still encrypts. */
+	if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+		ERR_clear_error();
+	return ctx;
+}

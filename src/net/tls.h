@@ -23,4 +23,12 @@
  */
 SSL_CTX *tls_server_ctx_new(const struct config *cfg, const char **errstr_r);
 
+/*
+ * Creates the context for outbound STARTTLS (conn_starttls_client): TLS 1.2
+ * or newer, no compression or renegotiation, the system trust store loaded
+ * so that verification can be recorded (opportunistic TLS never enforces
+ * it). Returns NULL with *errstr_r on failure. The caller owns it.
+ */
+SSL_CTX *tls_client_ctx_new(const char **errstr_r);
+
 #endif
