@@ -56,7 +56,11 @@ struct store_folder_status {
 	uint64_t size;       /* total bytes (STATUS SIZE) */
 };
 
-/* Creates name (UTF-8, '/'-separated; parents are created as needed). */
+/*
+ * Creates name (UTF-8, '/'-separated; parents are created as needed; a first
+ * level that is any case of "INBOX" is INBOX). Refuses empty levels, control
+ * characters, invalid UTF-8, an existing name, and more than 10,000 folders.
+ */
 int store_folder_create(struct store *s, int64_t address_id, const char *name, int64_t *folder_id_r,
 			const char **errstr_r);
 /* Refuses INBOX and folders with children (RFC 3501 6.3.4 \Noselect avoided). */
@@ -124,15 +128,21 @@ struct store_flag_change {
 
 /*
  * STORE: applies op to each uid in one transaction. unchangedsince 0 means
- * no condition. All changed messages share one new modseq.
+ * no condition (RFC 7162's UNCHANGEDSINCE 0, which every message fails, is
+ * the caller's to answer). All changed messages share one new modseq; a
+ * message whose flags do not change keeps its modseq. keywords (NULL: none)
+ * are a space-separated set compared case-insensitively; a result longer
+ * than STORE_KEYWORDS_MAX - 1 bytes refuses the whole call.
  */
 int store_mail_set_flags(struct store *s, int64_t folder_id, enum store_flag_op op, uint32_t flags,
 			 const char *keywords, uint64_t unchangedsince, struct store_flag_change *changes,
 			 size_t count, const char **errstr_r);
 
 /*
- * EXPUNGE: removes the given UIDs (NULL: every message with \Deleted) and
- * reports each removed UID through cb, in ascending order.
+ * EXPUNGE: removes the given UIDs whatever their flags (UID EXPUNGE's
+ * \Deleted filter is the caller's), or with uids NULL every message with
+ * \Deleted, and reports each removed UID through cb (may be NULL), in
+ * ascending order, once the removal is durable.
  */
 int store_mail_expunge(struct store *s, int64_t folder_id, const uint32_t *uids, size_t count,
 		       void (*cb)(uint32_t uid, void *arg), void *arg, const char **errstr_r);
@@ -175,6 +185,9 @@ int store_fts_unindexed(struct store *s, int64_t folder_id, void (*cb)(int64_t b
 /*
  * UIDs of messages whose indexed text may contain every word of `words`
  * (a candidate set: the caller still checks the RFC substring match).
+ * Words (space-separated) shorter than 3 characters cannot narrow the set;
+ * with none longer, every message is a candidate, and so is every message
+ * whose body is not indexed yet.
  */
 int store_fts_candidates(struct store *s, int64_t folder_id, const char *words, void (*cb)(uint32_t uid, void *arg),
 			 void *arg, const char **errstr_r);
