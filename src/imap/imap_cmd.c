@@ -52,17 +52,11 @@ static const struct imap_cmd_def commands[] = {
 	{ "EXPUNGE", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_WRITE, imap_cmd_expunge },
 	{ "COPY", S_SEL, IMAP_CMDF_UID, imap_cmd_copy },
 	{ "MOVE", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_WRITE, imap_cmd_copy },
-	/*
-	 * XXX the IMAP message data helper's commands: rows enabled once
-	 * cmd_fetch.c, cmd_store.c, cmd_search.c, cmd_sort.c and cmd_thread.c
-	 * are in src/imap/meson.build (until then the link would fail):
-	 *
-	 * { "FETCH", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE, imap_cmd_fetch },
-	 * { "STORE", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE | IMAP_CMDF_WRITE, imap_cmd_store },
-	 * { "SEARCH", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE, imap_cmd_search },
-	 * { "SORT", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE, imap_cmd_sort },
-	 * { "THREAD", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE, imap_cmd_thread },
-	 */
+	{ "FETCH", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE, imap_cmd_fetch },
+	{ "STORE", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE | IMAP_CMDF_WRITE, imap_cmd_store },
+	{ "SEARCH", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE, imap_cmd_search },
+	{ "SORT", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE, imap_cmd_sort },
+	{ "THREAD", S_SEL, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE, imap_cmd_thread },
 };
 
 const struct imap_cmd_def *imap_cmd_find(const char *name)
