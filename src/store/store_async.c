@@ -482,6 +482,14 @@ static int async_open_stores(struct store_async *sa, const char *data_dir, const
 	for (unsigned i = 0; i < sa->nreaders; i++) {
 		if (store_open(data_dir, &sa->readers[i], errstr_r) < 0)
 			return -1;
+		/*
+		 * Readers write only caches (a body's parsed MIME structure) that
+		 * nobody is promised and that are recomputed if lost, so their
+		 * commits need not wait for an fsync. Every acknowledged change goes
+		 * through the writer, whose connection keeps synchronous=FULL.
+		 */
+		if (store_exec(sa->readers[i], "PRAGMA synchronous=NORMAL", errstr_r) < 0)
+			return -1;
 	}
 	return 0;
 }
