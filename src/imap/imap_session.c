@@ -110,7 +110,8 @@ bool imap_login_allowed(const struct imap_session *s)
 
 /* ---- tagged replies --------------------------------------------------------------- */
 
-static enum imap_cmd_result set_tagged(struct imap_cmd *cmd, const char *status, const char *fmt, va_list ap)
+static enum imap_cmd_result __attribute__((format(printf, 3, 0)))
+set_tagged(struct imap_cmd *cmd, const char *status, const char *fmt, va_list ap)
 {
 	char text[1024];
 
