@@ -82,6 +82,7 @@ struct reading {
 	char enhanced[SMTP_ENHANCED_MAX];
 	char text[SMTP_CLIENT_TEXT_MAX];
 	size_t textlen;
+	bool complete; /* handed to a handler; the next line starts a new reply */
 };
 
 struct smtp_client {
@@ -717,6 +718,8 @@ static int reply_line(struct smtp_client *sc, const struct conn_line *line)
 	struct smtp_reply_line rl;
 	char enh[SMTP_ENHANCED_MAX];
 
+	if (rd->complete)
+		memset(rd, 0, sizeof(*rd));
 	if (smtp_reply_parse_line(line->p, line->len, &rl) < 0)
 		return -1;
 	if (rd->nlines > 0 && rl.code != rd->code)
@@ -730,6 +733,7 @@ static int reply_line(struct smtp_client *sc, const struct conn_line *line)
 		smtp_reply_parse_ehlo_line(rl.text, &sc->exts, &sc->size_max);
 	else if (rd->nlines == 1 || sc->state != SC_EHLO)
 		text_append(rd, rl.text);
+	rd->complete = rl.last;
 	return rl.last ? 1 : 0;
 }
 
@@ -758,7 +762,6 @@ static void read_replies(struct smtp_client *sc)
 			continue;
 		if (!dispatch(sc))
 			return;
-		memset(&sc->rd, 0, sizeof(sc->rd));
 	}
 }
 
