@@ -16,6 +16,8 @@
  * server refuses the session (4xx/5xx banner, 4xx to EHLO/HELO, the
  * connection lost before MAIL FROM): up to that point nothing of the
  * message was read. From MAIL FROM on, the outcome is final for this job.
+ * When every address failed, the job fails temporarily, unless every
+ * address refused the session with a 5xx (then permanently).
  *
  * Timeouts are those of RFC 5321 section 4.5.3.2 unless the job gives its
  * own. Every reply is bounded: lines of at most SMTP_CLIENT_LINE_MAX bytes,

@@ -914,6 +914,33 @@ static void test_starttls(void **state)
 	free(s);
 }
 
+/*
+ * Bytes behind the STARTTLS "220" (a response injected in plaintext) are
+ * discarded, not read as replies after the handshake (RFC 3207 4.2; the
+ * client-side twin of CVE-2011-0411).
+ */
+static void test_starttls_discards_injected_reply(void **state)
+{
+	static const char *const steps[] = {
+		"> 220 mx", "< EHLO client.test", "> 250-mx", "> 250 STARTTLS", "< STARTTLS",
+		"RAW 220 go\r\n250-injected\r\n250 PIPELINING\r\n", "TLS",
+		"< EHLO client.test", "> 250 mx", "< MAIL FROM:<sender@hermod.test>", "> 250 ok", "<~RCPT", "> 250 ok",
+		"< DATA", "> 354 go", "BODY", "> 250 ok", NULL,
+	};
+	struct script_server *s = srv_start(steps);
+	unsigned port = s->port;
+	struct send_args a = { .ports = &port, .nports = 1, .tls = true };
+	struct outcome o;
+
+	send_job(&a, &o);
+	srv_finish(s);
+	assert_int_equal(o.status, SMTP_CLIENT_DELIVERED);
+	assert_true(o.tls);
+	assert_int_equal(o.exts, 0); /* nothing of the injected EHLO reply survived */
+	assert_int_equal(s->connections, 1);
+	free(s);
+}
+
 /* A refused STARTTLS leaves the plaintext session usable. */
 static void test_starttls_refused(void **state)
 {
@@ -1260,6 +1287,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_next_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_all_addresses_fail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_starttls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_starttls_discards_injected_reply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_starttls_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tls_failure_retries_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_smtputf8, setup, teardown),
