@@ -93,6 +93,8 @@ struct imap_server {
 	bool shutting_down;
 	struct imap_session *sessions; /* doubly linked */
 	size_t session_count;
+	struct imap_session *dead;     /* ended sessions waiting for the reaper */
+	struct event *reaper;
 };
 
 /*
@@ -171,6 +173,7 @@ struct imap_session {
 	bool syncing;              /* a view sync is in flight */
 	bool output_blocked;       /* IMAP_CMD_AGAIN: waiting for the output to drain */
 	bool tls_pending;          /* STARTTLS handshake running */
+	bool dead;                 /* ended: inert, memory freed by the reaper */
 	/* after login */
 	int64_t address_id;
 	char *address;             /* local@domain */

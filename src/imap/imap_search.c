@@ -1055,7 +1055,8 @@ static int fts_candidates(struct store *s, int64_t folder_id, const struct buf *
 			free(u.uids);
 			return -1;
 		}
-		qsort(u.uids, u.count, sizeof(uint32_t), cmp_uid);
+		if (u.count > 1)
+			qsort(u.uids, u.count, sizeof(uint32_t), cmp_uid);
 		if (i == 0) {
 			*cand = u;
 			continue;

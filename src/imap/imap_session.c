@@ -208,7 +208,7 @@ static void cmd_async_done(struct imap_session *s, void *ctx)
 	ASSERT(cmd != NULL && cmd->ctx == ctx);
 	cmd->async = NULL;
 	run_step(cmd);
-	if (s->cmd == NULL)
+	if (!s->dead && s->cmd == NULL)
 		process_input(s);
 }
 
@@ -276,7 +276,7 @@ static void cmd_free(struct imap_cmd *cmd)
 
 static bool can_read(const struct imap_session *s)
 {
-	if (s->tls_pending || s->output_blocked || s->syncing)
+	if (s->dead || s->tls_pending || s->output_blocked || s->syncing)
 		return false;
 	/* A running command reads only the line it asked for. */
 	return s->cmd == NULL || s->cmd->want_line;
@@ -284,6 +284,8 @@ static bool can_read(const struct imap_session *s)
 
 static void update_reading(struct imap_session *s)
 {
+	if (s->dead)
+		return;
 	if (can_read(s))
 		conn_resume_read(s->conn);
 	else
@@ -292,6 +294,8 @@ static void update_reading(struct imap_session *s)
 
 static void set_timeout(struct imap_session *s)
 {
+	if (s->dead)
+		return;
 	/* RFC 3501 5.4: an autologout timer of at least 30 minutes once logged in. */
 	conn_set_timeout(s->conn, s->state == IMAP_STATE_NOT_AUTHENTICATED ? s->cfg->command_timeout_s
 									 : s->cfg->idle_timeout_s);
@@ -671,7 +675,7 @@ static void process_input(struct imap_session *s)
 
 	while (can_read(s)) {
 		bool progress = read_one(s, &closed);
-		if (closed)
+		if (closed || s->dead)
 			return;
 		if (!progress)
 			break;
@@ -747,7 +751,7 @@ static void on_conn_event(struct conn *c, enum conn_event ev, void *arg)
 		if (s->output_blocked && s->cmd != NULL) {
 			s->output_blocked = false;
 			run_step(s->cmd); /* after IMAP_CMD_AGAIN: the handler continues */
-			if (s->cmd != NULL || s->output_blocked)
+			if (s->dead || s->cmd != NULL || s->output_blocked)
 				break;
 		}
 		s->output_blocked = false;
@@ -775,16 +779,40 @@ static void on_conn_event(struct conn *c, enum conn_event ev, void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------------------------ */
 
+/*
+ * Ending a session. The decision to end is often taken deep inside a call
+ * chain (LOGOUT's reply, too many errors, a timeout, a failed write) whose
+ * callers still hold the session and its command, so session_free makes the
+ * session inert at once — no more input, output, timers, store or auth
+ * callbacks; out of the server's list — and leaves the memory to the
+ * server's reaper, which runs in a later event-loop iteration.
+ */
 static void session_free(struct imap_session *s)
 {
 	struct imap_server *is = s->server;
+	struct imap_cmd *cmd = s->cmd;
 
-	if (s->cmd != NULL)
-		cmd_free(s->cmd);
-	if (s->sync != NULL)
+	if (s->dead)
+		return;
+	s->dead = true;
+	if (cmd != NULL && cmd->async != NULL) {
+		/* The store still works on ctx: the async releases it when done. */
+		imap_async_cancel(cmd->async);
+		cmd->async = NULL;
+		cmd->ctx = NULL;
+	}
+	if (cmd != NULL && cmd->auth != NULL) {
+		auth_req_cancel(cmd->auth);
+		cmd->auth = NULL;
+	}
+	if (s->sync != NULL) {
 		imap_async_cancel(s->sync);
-	input_free(s->input);
-	imap_session_unselect(s);
+		s->sync = NULL;
+	}
+	if (s->view != NULL && s->view->watch != NULL) {
+		store_async_unwatch(s->view->watch);
+		s->view->watch = NULL;
+	}
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -792,10 +820,33 @@ static void session_free(struct imap_session *s)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	is->session_count--;
-	free(s->address);
 	server_conn_done(is->srv, s->conn);
-	conn_close(s->conn);
+	conn_close(s->conn); /* no more callbacks; writes until the reaper are harmless */
+	s->prev = NULL;
+	s->next = is->dead;
+	is->dead = s;
+	event_active(is->reaper, EV_TIMEOUT, 0);
+}
+
+static void session_release(struct imap_session *s)
+{
+	if (s->cmd != NULL)
+		cmd_free(s->cmd);
+	input_free(s->input);
+	imap_session_unselect(s);
+	free(s->address);
 	free(s);
+}
+
+static void reap_sessions(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_server *is = arg;
+
+	while (is->dead != NULL) {
+		struct imap_session *s = is->dead;
+		is->dead = s->next;
+		session_release(s);
+	}
 }
 
 static void on_accept(struct server *srv, struct conn *c, const struct listen_cfg *lc, void *arg)
@@ -851,6 +902,7 @@ struct imap_server *imap_server_new(struct event_base *base, struct server *srv,
 	is->store = store;
 	is->auth = auth;
 	is->cfg = cfg;
+	is->reaper = event_new(base, -1, 0, reap_sessions, is);
 	server_set_handler(srv, LISTEN_IMAP, &h);
 	server_set_handler(srv, LISTEN_IMAPS, &h);
 	return is;
@@ -886,5 +938,7 @@ void imap_server_free(struct imap_server *is)
 {
 	while (is->sessions != NULL)
 		session_free(is->sessions);
+	reap_sessions(-1, 0, is);
+	event_free(is->reaper);
 	free(is);
 }

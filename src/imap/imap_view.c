@@ -281,7 +281,8 @@ static void apply_expunges(struct imap_session *s, struct sync_ctx *c)
 	uint32_t *gone = xmalloc((c->n_expunged + 1) * sizeof(*gone));
 	size_t n = 0;
 
-	qsort(c->expunged, c->n_expunged, sizeof(*c->expunged), cmp_u32);
+	if (c->n_expunged > 1)
+		qsort(c->expunged, c->n_expunged, sizeof(*c->expunged), cmp_u32);
 	for (size_t i = c->n_expunged; i-- > 0;) {
 		uint32_t seq = imap_view_seq(v, c->expunged[i]);
 		if (seq == 0)

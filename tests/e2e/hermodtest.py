@@ -37,13 +37,21 @@ DEFAULT_LIMITS = {
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 
 
+_ports_given = set()
+
+
 def free_port(host="127.0.0.1"):
+    """A port free now and never handed out before in this test run: the kernel may
+    give the same ephemeral port to two bind(0) calls made one after the other."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    while True:
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def ipv6_loopback_works():
