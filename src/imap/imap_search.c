@@ -642,7 +642,8 @@ int imap_search_parse(const struct imap_arg *args, size_t count, struct imap_sea
 		}
 		i += 2;
 	}
-	return imap_search_parse_criteria(args + i, count - i, prog_r, err_r);
+	/* No arguments at all: args may be NULL, and NULL + 0 is undefined. */
+	return imap_search_parse_criteria(i < count ? args + i : NULL, count - i, prog_r, err_r);
 }
 
 void imap_search_free(struct imap_search_program *prog)
