@@ -27,10 +27,21 @@ struct store_ctx {
 	bool silent;
 	uint32_t *seqs;
 	size_t count;
-	struct store_flag_change *changes;
+	/*
+	 * The messages go to the store in batches: a change record carries its
+	 * keyword list (STORE_KEYWORDS_MAX bytes), so "STORE 1:*" on a large
+	 * mailbox in one piece would cost a client-chosen amount of memory.
+	 */
+	size_t next;                       /* first message of the current batch */
+	size_t batch;                      /* messages in the current batch */
+	struct store_flag_change *changes; /* STORE_BATCH_MAX records */
+	struct buf modified;               /* MODIFIED set, over all batches */
+	size_t nmod;
 	const char *err;
 	bool failed;
 };
+
+#define STORE_BATCH_MAX 512
 
 static void store_ctx_free(void *arg)
 {
@@ -38,6 +49,7 @@ static void store_ctx_free(void *arg)
 
 	free(c->seqs);
 	free(c->changes);
+	buf_free(&c->modified);
 	free(c);
 }
 
@@ -46,7 +58,7 @@ static void store_work(struct store *s, void *arg)
 	struct store_ctx *c = arg;
 
 	c->failed = store_mail_set_flags(s, c->folder_id, c->op, c->flags, c->keywords, c->unchangedsince, c->changes,
-					 c->count, &c->err) < 0;
+					 c->batch, &c->err) < 0;
 }
 
 static void write_fetch(struct imap_session *s, struct store_ctx *c, size_t i, bool uid, bool condstore)
@@ -55,7 +67,7 @@ static void write_fetch(struct imap_session *s, struct store_ctx *c, size_t i, b
 	struct buf b;
 
 	buf_init(&b, 0);
-	buf_appendf(&b, "* %u FETCH (", c->seqs[i]);
+	buf_appendf(&b, "* %u FETCH (", c->seqs[c->next + i]);
 	if (uid)
 		buf_appendf(&b, "UID %u ", ch->uid);
 	if (!c->silent) {
@@ -70,37 +82,44 @@ static void write_fetch(struct imap_session *s, struct store_ctx *c, size_t i, b
 	buf_free(&b);
 }
 
+static void store_next_batch(struct imap_session *s, struct store_ctx *c)
+{
+	c->batch = c->count - c->next < STORE_BATCH_MAX ? c->count - c->next : STORE_BATCH_MAX;
+	memset(c->changes, 0, c->batch * sizeof(*c->changes));
+	for (size_t k = 0; k < c->batch; k++)
+		c->changes[k].uid = imap_view_uid(s->view, c->seqs[c->next + k]);
+}
+
 static enum imap_cmd_result store_done(struct imap_cmd *cmd)
 {
 	struct store_ctx *c = cmd->ctx;
 	struct imap_session *s = cmd->session;
 	bool condstore = (s->enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC)) != 0;
-	struct buf modified;
-	size_t nmod = 0;
 
 	if (c->failed)
 		return imap_cmd_no(cmd, "STORE failed: %s", c->err);
-	buf_init(&modified, 0);
-	for (size_t i = 0; i < c->count; i++) {
+	for (size_t i = 0; i < c->batch; i++) {
 		const struct store_flag_change *ch = &c->changes[i];
+		uint32_t seq = c->seqs[c->next + i];
 		if (ch->missing)
 			continue; /* expunged by another session meanwhile */
 		if (ch->refused) {
-			buf_appendf(&modified, "%s%u", nmod++ ? "," : "", cmd->parsed.uid ? ch->uid : c->seqs[i]);
+			buf_appendf(&c->modified, "%s%u", c->nmod++ ? "," : "", cmd->parsed.uid ? ch->uid : seq);
 			continue;
 		}
 		if (ch->changed)
-			imap_view_set_flags(s->view, c->seqs[i], ch->flags, ch->modseq);
+			imap_view_set_flags(s->view, seq, ch->flags, ch->modseq);
 		if (!c->silent || (condstore && ch->changed))
 			write_fetch(s, c, i, cmd->parsed.uid, condstore);
 	}
-	enum imap_cmd_result r;
-	if (nmod > 0)
-		r = imap_cmd_ok(cmd, "[MODIFIED %s] Conditional STORE failed", modified.data);
-	else
-		r = imap_cmd_ok(cmd, "STORE completed");
-	buf_free(&modified);
-	return r;
+	c->next += c->batch;
+	if (c->next < c->count) {
+		store_next_batch(s, c);
+		return imap_cmd_store_call(cmd, STORE_CALL_WRITE, store_work, store_done);
+	}
+	if (c->nmod > 0)
+		return imap_cmd_ok(cmd, "[MODIFIED %s] Conditional STORE failed", c->modified.data);
+	return imap_cmd_ok(cmd, "STORE completed");
 }
 
 /* "FLAGS", "+FLAGS.SILENT", ... */
@@ -158,6 +177,7 @@ enum imap_cmd_result imap_cmd_store(struct imap_cmd *cmd)
 	if (p->arg_count < 3 || p->args[0].type != IMAP_ARG_ATOM)
 		return imap_cmd_bad(cmd, "STORE needs a sequence set, a data item and flags");
 	c = xcalloc(1, sizeof(*c));
+	buf_init(&c->modified, 0);
 	if (p->args[1].type == IMAP_ARG_LIST) {
 		if (parse_modifiers(&p->args[1], c) < 0) {
 			store_ctx_free(c);
@@ -203,9 +223,8 @@ enum imap_cmd_result imap_cmd_store(struct imap_cmd *cmd)
 		return r;
 	}
 	c->folder_id = s->view->folder_id;
-	c->changes = xcalloc(c->count, sizeof(*c->changes));
-	for (size_t k = 0; k < c->count; k++)
-		c->changes[k].uid = imap_view_uid(s->view, c->seqs[k]);
+	c->changes = xcalloc(c->count < STORE_BATCH_MAX ? c->count : STORE_BATCH_MAX, sizeof(*c->changes));
+	store_next_batch(s, c);
 	cmd->ctx = c;
 	cmd->ctx_free = store_ctx_free;
 	return imap_cmd_store_call(cmd, STORE_CALL_WRITE, store_work, store_done);

@@ -123,6 +123,19 @@ def test_store_variants(hermod):
     raw.close()
 
 
+def test_store_on_more_messages_than_one_batch(hermod):
+    # STORE goes to the store in batches of 512; 1,100 messages span three of them,
+    # and every message must get its flag and its untagged FETCH, in order.
+    n = 1100
+    c = setup_box(hermod, [simple("m%d" % i, "1 Jan 2020 00:00 +0000", "<b%d@x>" % i) for i in range(n)])
+    typ, data = c.store("1:*", "+FLAGS", "(\\Seen work)")
+    assert typ == "OK", data
+    seqs = [int(d.split(b" ", 1)[0]) for d in data if d]
+    assert seqs == list(range(1, n + 1))
+    typ, data = c.search(None, "SEEN", "KEYWORD", "work")
+    assert typ == "OK" and len(data[0].split()) == n
+
+
 def test_search_keys(hermod):
     c = setup_box(hermod, [MULTIPART,
                            simple("Re: hello", "5 Feb 2020 10:00 +0000", "<h2@x>", body="second body"),
