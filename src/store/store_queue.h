@@ -1,0 +1,151 @@
+/*
+ * store_queue: the outbound queue, the sending counters and the sender
+ * permissions, in the store.
+ *
+ * A message accepted on submission is split into local recipients (their
+ * INBOXes, as an inbound delivery) and remote recipients (a queue entry).
+ * Both are written by the same store_deliver_batch call, in the same
+ * transaction, after the same data sync: the 250 that follows covers both.
+ * The body is shared (reference counted) by the mailboxes and the queue
+ * entry; it is released when the last recipient of the entry is done.
+ *
+ * Conventions of store.h: 0 / -1, lookups 1 / 0 / -1, *errstr_r in words.
+ */
+#ifndef HERMOD_STORE_STORE_QUEUE_H
+#define HERMOD_STORE_STORE_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+#define STORE_QUEUE_REPLY_MAX 512
+#define STORE_QUEUE_ENVID_MAX 100
+
+/* RFC 3461 NOTIFY bits (the same values as enum smtp_notify). */
+enum store_notify {
+	STORE_NOTIFY_NEVER = 1 << 0,
+	STORE_NOTIFY_SUCCESS = 1 << 1,
+	STORE_NOTIFY_FAILURE = 1 << 2,
+	STORE_NOTIFY_DELAY = 1 << 3,
+};
+
+enum store_ret { STORE_RET_UNSET, STORE_RET_FULL, STORE_RET_HDRS };
+
+struct store_outbound_rcpt {
+	const char *address;  /* local@domain as given in RCPT TO */
+	unsigned notify;      /* enum store_notify bits; 0: not given (failure and delay notices) */
+	const char *orcpt;    /* "rfc822;addr" or NULL */
+};
+
+/* The remote part of a submitted message (store_delivery.outbound). */
+struct store_outbound {
+	const char *envelope_from;      /* "" for the null sender (notices) */
+	int64_t sender_address_id;      /* the authenticated address; 0 for notices */
+	const char *envid;              /* RFC 3461 ENVID, or NULL */
+	enum store_ret ret;
+	const struct store_outbound_rcpt *rcpts;
+	size_t rcpt_count;
+	/*
+	 * Rows to add to send_log for the rolling 24-hour limit: one per
+	 * recipient, local and remote alike (the plan counts every recipient).
+	 * 0 for notices.
+	 */
+	unsigned send_log_count;
+};
+
+/* ---- the queue ------------------------------------------------------------------ */
+
+enum store_qrcpt_status { STORE_QRCPT_PENDING, STORE_QRCPT_DELIVERED, STORE_QRCPT_FAILED };
+
+struct store_queue_entry {
+	int64_t id;
+	int64_t body_id;
+	uint64_t size;
+	char envelope_from[320];
+	int64_t sender_address_id;
+	char envid[STORE_QUEUE_ENVID_MAX + 1];
+	enum store_ret ret;
+	int64_t created_at;      /* arrival (unix seconds) */
+	int64_t next_attempt;
+	unsigned attempts;
+	bool delay_notified;     /* the delay notice has been sent */
+	bool held;               /* `hermod queue hold`: not attempted until released */
+	unsigned pending;        /* recipients still pending */
+};
+
+struct store_queue_rcpt {
+	int64_t id;
+	char address[320];
+	char orcpt[330];
+	unsigned notify;
+	enum store_qrcpt_status status;
+	char last_reply[STORE_QUEUE_REPLY_MAX]; /* "451 4.4.1 ..." or our own text */
+	char remote_mta[256];
+	int64_t last_attempt;
+};
+
+/* Entries due at `now` (next_attempt <= now, not held, something pending), oldest first, at most max. */
+int store_queue_due(struct store *s, int64_t now, size_t max,
+		    void (*cb)(const struct store_queue_entry *e, void *arg), void *arg, const char **errstr_r);
+/* The earliest next_attempt of any entry not held with something pending; 0 if none. */
+int store_queue_next_due(struct store *s, int64_t *when_r, const char **errstr_r);
+int store_queue_get(struct store *s, int64_t id, struct store_queue_entry *e_r, const char **errstr_r);
+int store_queue_recipients(struct store *s, int64_t id, void (*cb)(const struct store_queue_rcpt *r, void *arg),
+			   void *arg, const char **errstr_r);
+/* Every entry, newest first (for `hermod queue list`). */
+int store_queue_list(struct store *s, void (*cb)(const struct store_queue_entry *e, void *arg), void *arg,
+		     const char **errstr_r);
+
+/* The outcome of one attempt for one recipient. */
+struct store_queue_result {
+	int64_t rcpt_id;
+	enum store_qrcpt_status status; /* PENDING: deferred, try again */
+	const char *reply;              /* what the remote said, or why we could not reach it */
+	const char *remote_mta;         /* NULL if none was reached */
+};
+
+/*
+ * Records an attempt in one transaction: each recipient's status and reply,
+ * attempts + 1, the next attempt time and whether the delay notice has now
+ * been sent. An entry with nothing pending left is deleted and its body
+ * released.
+ */
+int store_queue_record(struct store *s, int64_t id, const struct store_queue_result *results, size_t count,
+		       int64_t now, int64_t next_attempt, bool delay_notified, const char **errstr_r);
+
+/* Administration. */
+int store_queue_hold(struct store *s, int64_t id, bool held, const char **errstr_r);
+/* Makes the entry due now (and not held). */
+int store_queue_retry(struct store *s, int64_t id, const char **errstr_r);
+/* Deletes the entry without notice; returns 0 (not found) or 1. */
+int store_queue_remove(struct store *s, int64_t id, const char **errstr_r);
+
+/* ---- sending limits and permissions --------------------------------------------- */
+
+/*
+ * Recipients sent by address_id since `since` (the rolling window), and the
+ * time of the oldest of them (so the caller can say when sending resumes).
+ */
+int store_send_count(struct store *s, int64_t address_id, int64_t since, uint64_t *count_r, int64_t *oldest_r,
+		     const char **errstr_r);
+
+/*
+ * May the authenticated address send as `from` (local@domain)? Yes when it
+ * is the address itself, or when an account that has access to the
+ * authenticated address holds the send permission on `from` (one person's
+ * device sending for a shared or generic address they may use). Lookup: 1
+ * yes, 0 no, -1 error.
+ */
+int store_may_send_as(struct store *s, int64_t auth_address_id, const char *from, const char **errstr_r);
+
+/* ---- DKIM keys -------------------------------------------------------------------- */
+
+/* The domain's selector and private key (PEM); 0 if it has none. */
+int store_domain_dkim_get(struct store *s, const char *domain, char *selector_r, size_t selector_size,
+			  char **private_pem_r, const char **errstr_r);
+int store_domain_dkim_set(struct store *s, const char *domain, const char *selector, const char *private_pem,
+			  const char **errstr_r);
+
+#endif
