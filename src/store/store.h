@@ -218,10 +218,18 @@ int spool_write(struct spool *sp, const void *p, size_t len, const char **errstr
 uint64_t spool_size(const struct spool *sp);
 void spool_free(struct spool *sp);
 
+struct store_outbound; /* store_queue.h */
+
 struct store_delivery {
 	struct spool *body;          /* the whole message as stored, headers included; borrowed */
 	const int64_t *address_ids;  /* receiving addresses (INBOX of each); a duplicate gets no second copy */
 	size_t address_count;
+	/*
+	 * Remote recipients (submission, notices): queued in the same
+	 * transaction, sharing the body. NULL for inbound mail. address_count
+	 * may be 0 when outbound is set.
+	 */
+	const struct store_outbound *outbound;
 	int64_t internal_date;       /* unix seconds */
 	/* results */
 	int result;                  /* 0 or -1 */

@@ -57,6 +57,16 @@ struct store_req *store_async_deliver(struct store_async *sa, struct spool *body
 				      size_t address_count, int64_t internal_date, store_deliver_cb cb,
 				      void *arg);
 
+/*
+ * Like store_async_deliver, with remote recipients queued in the same
+ * transaction (see store_queue.h). out and everything it points to is
+ * copied; address_count may be 0.
+ */
+struct store_outbound;
+struct store_req *store_async_submit(struct store_async *sa, struct spool *body, const int64_t *address_ids,
+				     size_t address_count, const struct store_outbound *out, int64_t internal_date,
+				     store_deliver_cb cb, void *arg);
+
 /* ---- any store work, off the loop -------------------------------------------------- */
 
 enum store_call_kind {
