@@ -22,6 +22,7 @@
 
 #define STORE_QUEUE_REPLY_MAX 512
 #define STORE_QUEUE_ENVID_MAX 100
+#define STORE_QUEUE_PREFIX_MAX 4096 /* a DKIM-Signature with an RSA-4096 b= fits */
 
 /* RFC 3461 NOTIFY bits (the same values as enum smtp_notify). */
 enum store_notify {
@@ -45,6 +46,12 @@ struct store_outbound {
 	int64_t sender_address_id;      /* the authenticated address; 0 for notices */
 	const char *envid;              /* RFC 3461 ENVID, or NULL */
 	enum store_ret ret;
+	/*
+	 * Header lines sent before the stored body when the message goes out,
+	 * or NULL: the DKIM-Signature, which can only be computed once the
+	 * whole message has arrived, after the body was already spooled.
+	 */
+	const char *prefix;
 	const struct store_outbound_rcpt *rcpts;
 	size_t rcpt_count;
 	/*
@@ -73,6 +80,7 @@ struct store_queue_entry {
 	bool delay_notified;     /* the delay notice has been sent */
 	bool held;               /* `hermod queue hold`: not attempted until released */
 	unsigned pending;        /* recipients still pending */
+	char prefix[STORE_QUEUE_PREFIX_MAX]; /* store_outbound.prefix, "" if none */
 };
 
 struct store_queue_rcpt {
