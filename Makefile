@@ -61,6 +61,10 @@ test: unit e2e fuzz-smoke
 bench: build
 	@scripts/install-deps --bench
 	bench/smtp-ingest $(BUILD)/hermod
+	bench/imap-idle-memory $(BUILD)/hermod
+	bench/imap-fetch --search $(BUILD)/hermod
+	bench/imap-mixed $(BUILD)/hermod
+	bench/pop3-retr $(BUILD)/hermod
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
