@@ -18,16 +18,18 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
 #define TOKEN_MAX 4096
-#define ARGS_MAX 4
+#define ARGS_MAX CONFIG_RETRY_MAX /* the longest statement: queue { retry ... } */
 
 /* Where a setting may be written. */
-enum section { SEC_TOP, SEC_LIMITS, SEC_TLS, SEC_PLAN };
+enum section { SEC_TOP, SEC_LIMITS, SEC_TLS, SEC_PLAN, SEC_QUEUE, SEC_DNS };
 
-enum setting_type { ST_STRING, ST_PATH, ST_SIZE, ST_DURATION, ST_UINT, ST_BOOL, ST_ENUM };
+/* ST_DURATIONS: a struct retry_schedule, written as 1 to CONFIG_RETRY_MAX durations. */
+enum setting_type { ST_STRING, ST_PATH, ST_SIZE, ST_DURATION, ST_UINT, ST_BOOL, ST_ENUM, ST_DURATIONS };
 
 struct setting {
 	const char *name;
@@ -45,6 +47,7 @@ static const char *const log_level_names[] = { "debug", "info", "warn", "error",
 static const char *const plaintext_auth_names[] = { "never", "loopback", "always", NULL };
 
 static int check_hostname(const char *value, const char **why_r);
+static int check_forward(const char *value, const char **why_r);
 
 #define CFG(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
 #define PLAN(field) offsetof(struct plan_cfg, field), sizeof(((struct plan_cfg *)0)->field)
@@ -92,6 +95,32 @@ static const struct setting settings[] = {
 	  "largest IMAP literal outside APPEND (APPEND takes up to max_message_size)" },
 	{ "idle_timeout", SEC_LIMITS, ST_DURATION, "30m", 1, 86400, CFG(idle_timeout_s), NULL, NULL,
 	  "IMAP/POP3: inactivity allowed once logged in (RFC 3501 asks for at least 30 minutes)" },
+	{ "helo_name", SEC_TOP, ST_STRING, NULL, 0, 0, CFG(helo_name), NULL, check_hostname,
+	  "our name in EHLO/HELO when delivering to other servers (default: hostname)" },
+	{ "retry", SEC_QUEUE, ST_DURATIONS, "5m 10m 30m 1h 2h 4h", 1, 7 * 86400, CFG(queue_retry), NULL, NULL,
+	  "waits between delivery attempts (backoff); the last one repeats" },
+	{ "delay_warning", SEC_QUEUE, ST_DURATION, "4h", 0, 365 * 86400, CFG(queue_delay_warning_s), NULL, NULL,
+	  "the sender gets one delay notice once a message is undelivered this long (0: never)" },
+	{ "max_lifetime", SEC_QUEUE, ST_DURATION, "3d", 1, 365 * 86400, CFG(queue_max_lifetime_s), NULL, NULL,
+	  "after this long in the queue a message fails and the sender gets a failure notice" },
+	{ "concurrency", SEC_QUEUE, ST_UINT, "20", 1, 10000, CFG(queue_concurrency), NULL, NULL,
+	  "outbound connections at once (each holds one message in memory)" },
+	{ "per_domain", SEC_QUEUE, ST_UINT, "5", 1, 10000, CFG(queue_per_domain), NULL, NULL,
+	  "outbound connections at once to one recipient domain" },
+	{ "connect_timeout", SEC_QUEUE, ST_DURATION, "30s", 1, 3600, CFG(queue_connect_timeout_s), NULL, NULL,
+	  "time allowed to open a connection to a remote server" },
+	{ "command_timeout", SEC_QUEUE, ST_DURATION, "5m", 1, 3600, CFG(queue_command_timeout_s), NULL, NULL,
+	  "time allowed for each reply of a remote server (RFC 5321 4.5.3.2 asks for 5 minutes)" },
+	{ "data_timeout", SEC_QUEUE, ST_DURATION, "10m", 1, 3600, CFG(queue_data_timeout_s), NULL, NULL,
+	  "time allowed for each block of a message body to be taken, and for the reply after it" },
+	{ "scan_interval", SEC_QUEUE, ST_DURATION, "1s", 1, 3600, CFG(queue_scan_interval_s), NULL, NULL,
+	  "how often the queue looks for messages due for another attempt" },
+	{ "mx_port", SEC_QUEUE, ST_UINT, "25", 1, 65535, CFG(queue_mx_port), NULL, NULL,
+	  "TCP port of the mail servers found by MX lookups (25; tests use a high port)" },
+	{ "forward", SEC_DNS, ST_STRING, NULL, 0, 0, CFG(dns_forward), NULL, check_forward,
+	  "IP or IP@PORT of the resolver every query goes to (default: the nameservers of /etc/resolv.conf)" },
+	{ "timeout", SEC_DNS, ST_DURATION, "10s", 1, 300, CFG(dns_timeout_s), NULL, NULL,
+	  "time allowed for one lookup (MX and addresses together)" },
 };
 #define SETTINGS_COUNT (sizeof(settings) / sizeof(settings[0]))
 
@@ -129,7 +158,7 @@ static const struct {
 };
 
 /* Statement keywords other than table settings, for "did you mean". */
-static const char *const top_keywords[] = { "tls", "listen", "limits", "plan", NULL };
+static const char *const top_keywords[] = { "tls", "listen", "limits", "plan", "queue", "dns", "transport", NULL };
 static const char *const tls_keywords[] = { "certificate", "key", "sni", NULL };
 
 /* ---- lexer ---- */
@@ -151,6 +180,7 @@ struct parser {
 	unsigned seen[SETTINGS_COUNT];                           /* line, 0 = not set */
 	unsigned plan_seen[CONFIG_PLAN_COUNT][PLAN_SETTINGS_COUNT];
 	unsigned listen_line[CONFIG_LISTEN_MAX];
+	unsigned transport_line[CONFIG_TRANSPORT_MAX];
 	unsigned tls_line;
 };
 
@@ -382,6 +412,36 @@ static int check_hostname(const char *value, const char **why_r)
 	return 0;
 }
 
+/* "IP" or "IP@PORT" (libunbound's forward syntax), IPv4 or IPv6, numeric only. */
+static int check_forward(const char *value, const char **why_r)
+{
+	unsigned char bin[16];
+	char ip[64];
+	const char *at = strchr(value, '@');
+	size_t len = at != NULL ? (size_t)(at - value) : strlen(value);
+
+	if (len == 0 || len >= sizeof(ip)) {
+		*why_r = "expected IP or IP@PORT, e.g. 127.0.0.1@5353";
+		return -1;
+	}
+	memcpy(ip, value, len);
+	ip[len] = '\0';
+	if (inet_pton(AF_INET, ip, bin) != 1 && inet_pton(AF_INET6, ip, bin) != 1) {
+		*why_r = "the resolver must be a numeric IPv4 or IPv6 address (e.g. 127.0.0.1@5353)";
+		return -1;
+	}
+	if (at != NULL) {
+		char *end;
+		errno = 0;
+		unsigned long port = strtoul(at + 1, &end, 10);
+		if (at[1] < '0' || at[1] > '9' || *end != '\0' || errno != 0 || port == 0 || port > 65535) {
+			*why_r = "the port after '@' must be a number from 1 to 65535";
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---- paths ---- */
 
 static char *path_resolve(const char *dir, const char *value, bool canonical)
@@ -467,6 +527,8 @@ static const char *type_help(const struct setting *s)
 		return "a number of bytes with an optional K, M, G or T suffix";
 	case ST_DURATION:
 		return "a number of seconds, or a number with an s, m, h or d suffix";
+	case ST_DURATIONS:
+		return "durations: numbers of seconds, or numbers with an s, m, h or d suffix";
 	case ST_UINT:
 		return "a whole number";
 	case ST_BOOL:
@@ -508,6 +570,39 @@ static int apply_number(struct parser *ps, unsigned line, void *base, const stru
 	return 0;
 }
 
+/* A space-separated list of durations into a struct retry_schedule. */
+static int apply_durations(struct parser *ps, unsigned line, void *base, const struct setting *s, const char *value)
+{
+	struct retry_schedule rs = { 0 };
+	char word[64], bound[32];
+	uint64_t v;
+
+	for (const char *p = value; *p != '\0';) {
+		size_t n = strcspn(p, " ");
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		if (rs.count == CONFIG_RETRY_MAX)
+			return perr(ps, line, "too many values for %s (at most %d)", s->name, CONFIG_RETRY_MAX);
+		snprintf(word, sizeof(word), "%.*s", (int)(n < sizeof(word) ? n : sizeof(word) - 1), p);
+		if (n >= sizeof(word) || parse_duration(word, &v) < 0)
+			return perr(ps, line, "invalid value '%s' for %s (expected %s)", word, s->name, type_help(s));
+		if (v < s->min || v > s->max) {
+			format_number(ST_DURATION, v < s->min ? s->min : s->max, bound, sizeof(bound));
+			return perr(ps, line, "value %s for %s is %s the %s %s", word, s->name,
+				    v < s->min ? "below" : "above", v < s->min ? "minimum" : "maximum", bound);
+		}
+		rs.delay_s[rs.count++] = (unsigned)v;
+		p += n;
+	}
+	if (rs.count == 0)
+		return perr(ps, line, "empty value for %s", s->name);
+	ASSERT(s->size == sizeof(rs));
+	memcpy((char *)base + s->offset, &rs, sizeof(rs));
+	return 0;
+}
+
 /* Sets one table setting from its text; line 0 means a built-in default. */
 static int apply_setting(struct parser *ps, unsigned line, void *base, const struct setting *s, const char *value)
 {
@@ -533,6 +628,8 @@ static int apply_setting(struct parser *ps, unsigned line, void *base, const str
 		}
 		store_number(base, s, v);
 		return 0;
+	case ST_DURATIONS:
+		return apply_durations(ps, line, base, s, value);
 	default:
 		return apply_number(ps, line, base, s, value);
 	}
@@ -598,7 +695,7 @@ static const char *suggest(const char *word, enum section sec)
 		for (size_t i = 0; i < PLAN_SETTINGS_COUNT; i++)
 			suggest_consider(word, plan_settings[i].name, &best, &best_d);
 	}
-	for (size_t i = 0; i < SETTINGS_COUNT && (sec == SEC_TOP || sec == SEC_LIMITS); i++) {
+	for (size_t i = 0; i < SETTINGS_COUNT && sec != SEC_TLS && sec != SEC_PLAN; i++) {
 		if (settings[i].section == sec)
 			suggest_consider(word, settings[i].name, &best, &best_d);
 	}
@@ -607,7 +704,8 @@ static const char *suggest(const char *word, enum section sec)
 
 static const char *section_name(enum section sec)
 {
-	static const char *const names[] = { "at the top level", "in limits { }", "in tls { }", "in plan { }" };
+	static const char *const names[] = { "at the top level", "in limits { }", "in tls { }", "in plan { }",
+					     "in queue { }", "in dns { }" };
 	return names[sec];
 }
 
@@ -671,6 +769,26 @@ static int want_args(struct parser *ps, const struct stmt *st, size_t n, bool bl
 	return 0;
 }
 
+/* A list setting's values, joined by spaces: the same text form as its built-in default. */
+static int apply_list(struct parser *ps, const struct stmt *st, void *base, const struct setting *s)
+{
+	struct buf joined;
+	int r;
+
+	buf_init(&joined, 0);
+	for (size_t i = 0; i < st->nargs; i++) {
+		if (strchr(st->args[i], ' ') != NULL) {
+			buf_free(&joined);
+			return perr(ps, st->line, "invalid value '%s' for %s (expected %s)", st->args[i], s->name,
+				    type_help(s));
+		}
+		buf_appendf(&joined, "%s%s", i > 0 ? " " : "", st->args[i]);
+	}
+	r = apply_setting(ps, st->line, base, s, joined.data);
+	buf_free(&joined);
+	return r;
+}
+
 static int do_table_setting(struct parser *ps, const struct stmt *st, const struct setting *table, size_t count,
 			    unsigned *seen, void *base, enum section sec)
 {
@@ -678,6 +796,12 @@ static int do_table_setting(struct parser *ps, const struct stmt *st, const stru
 		const struct setting *s = &table[i];
 		if (s->section != sec || strcmp(s->name, st->name) != 0)
 			continue;
+		if (s->type == ST_DURATIONS && st->nargs >= 1 && !st->block) {
+			if (seen[i] != 0)
+				return perr(ps, st->line, "%s is already set on line %u", s->name, seen[i]);
+			seen[i] = st->line;
+			return apply_list(ps, st, base, s);
+		}
 		if (st->nargs != 1 || st->block)
 			return perr(ps, st->line, "%s takes exactly one value", s->name);
 		if (seen[i] != 0)
@@ -802,6 +926,69 @@ static int do_listen(struct parser *ps, const struct stmt *st)
 	return 0;
 }
 
+/* HOST, HOST:PORT, [IPv6] or [IPv6]:PORT of a transport line; the port defaults to 25. */
+static int parse_transport_host(struct parser *ps, unsigned line, const char *addr, struct transport_cfg *tc)
+{
+	unsigned char bin[16];
+	const char *hstart = addr, *port = NULL, *why;
+	size_t hlen;
+
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		if (close == NULL || (close[1] != '\0' && close[1] != ':'))
+			return perr(ps, line, "invalid transport host '%s' (expected [IPv6]:PORT)", addr);
+		hstart = addr + 1, hlen = (size_t)(close - hstart), port = close[1] == ':' ? close + 2 : NULL;
+	} else {
+		const char *colon = strchr(addr, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			return perr(ps, line, "invalid transport host '%s' (write IPv6 addresses in brackets, "
+				    "e.g. [::1]:25)", addr);
+		hlen = colon != NULL ? (size_t)(colon - addr) : strlen(addr);
+		port = colon != NULL ? colon + 1 : NULL;
+	}
+	if (hlen == 0 || hlen >= sizeof(tc->host))
+		return perr(ps, line, "invalid transport host '%s' (missing or overlong host)", addr);
+	memcpy(tc->host, hstart, hlen);
+	tc->host[hlen] = '\0';
+	if (hstart != addr && inet_pton(AF_INET6, tc->host, bin) != 1)
+		return perr(ps, line, "invalid transport host '%s': '%s' is not a numeric IPv6 address", addr,
+			    tc->host);
+	if (hstart == addr && check_hostname(tc->host, &why) < 0)
+		return perr(ps, line, "invalid transport host '%s': '%s' %s", addr, tc->host, why);
+	tc->port = 25;
+	if (port != NULL && (parse_port(port, &tc->port) < 0 || tc->port == 0))
+		return perr(ps, line, "invalid port '%s' in transport host '%s' (expected 1 to 65535)", port, addr);
+	return 0;
+}
+
+static int do_transport(struct parser *ps, const struct stmt *st)
+{
+	struct config *cfg = ps->cfg;
+	struct transport_cfg tc;
+	const char *why;
+
+	if (want_args(ps, st, 2, false, "transport DOMAIN HOST:PORT (DOMAIN \"*\" for every other domain)") < 0)
+		return -1;
+	memset(&tc, 0, sizeof(tc));
+	if (strcmp(st->args[0], "*") != 0 && check_hostname(st->args[0], &why) < 0)
+		return perr(ps, st->line, "invalid transport domain '%s': %s", st->args[0], why);
+	snprintf(tc.domain, sizeof(tc.domain), "%s", st->args[0]);
+	for (char *p = tc.domain; *p != '\0'; p++)
+		*p = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+	if (parse_transport_host(ps, st->line, st->args[1], &tc) < 0)
+		return -1;
+	for (size_t i = 0; i < cfg->transport_count; i++) {
+		if (strcmp(cfg->transports[i].domain, tc.domain) == 0)
+			return perr(ps, st->line, "a transport for %s is already set on line %u", tc.domain,
+				    ps->transport_line[i]);
+	}
+	if (cfg->transport_count == CONFIG_TRANSPORT_MAX)
+		return perr(ps, st->line, "too many transport lines (at most %d)", CONFIG_TRANSPORT_MAX);
+	ps->transport_line[cfg->transport_count] = st->line;
+	cfg->transports[cfg->transport_count++] = tc;
+	return 0;
+}
+
 static int do_block(struct parser *ps, const struct stmt *st, enum section sec, size_t plan)
 {
 	if (st->block)
@@ -815,6 +1002,13 @@ static int do_top_statement(struct parser *ps, const struct stmt *st)
 
 	if (strcmp(st->name, "listen") == 0)
 		return do_listen(ps, st);
+	if (strcmp(st->name, "transport") == 0)
+		return do_transport(ps, st);
+	if (strcmp(st->name, "queue") == 0 || strcmp(st->name, "dns") == 0) {
+		if (st->nargs != 0)
+			return perr(ps, st->line, "usage: %s { ... }", st->name);
+		return do_block(ps, st, st->name[0] == 'q' ? SEC_QUEUE : SEC_DNS, 0);
+	}
 	if (strcmp(st->name, "tls") == 0 || strcmp(st->name, "limits") == 0) {
 		if (st->nargs != 0)
 			return perr(ps, st->line, "usage: %s { ... }", st->name);
@@ -841,9 +1035,11 @@ static int do_statement(struct parser *ps, const struct stmt *st, enum section s
 	case SEC_TOP:
 		return do_top_statement(ps, st);
 	case SEC_LIMITS:
+	case SEC_QUEUE:
+	case SEC_DNS:
 		if (st->block)
 			return perr(ps, st->line, "unexpected '{' after %s", st->name);
-		return do_table_setting(ps, st, settings, SETTINGS_COUNT, ps->seen, ps->cfg, SEC_LIMITS);
+		return do_table_setting(ps, st, settings, SETTINGS_COUNT, ps->seen, ps->cfg, sec);
 	case SEC_TLS:
 		if (st->block)
 			return perr(ps, st->line, "unexpected '{' after %s", st->name);
@@ -924,6 +1120,8 @@ static int validate(struct parser *ps)
 {
 	struct config *cfg = ps->cfg;
 
+	if (cfg->helo_name == NULL)
+		cfg->helo_name = xstrdup(cfg->hostname);
 	if (ps->tls_line != 0 && (cfg->tls_certificate == NULL || cfg->tls_key == NULL))
 		return perr(ps, ps->tls_line, "tls needs both a certificate and a key");
 	for (size_t i = 0; i < cfg->listen_count; i++) {
@@ -1031,6 +1229,8 @@ void config_free(struct config *cfg)
 	free(cfg->data_dir);
 	free(cfg->tls_certificate);
 	free(cfg->tls_key);
+	free(cfg->dns_forward);
+	free(cfg->helo_name);
 	for (size_t i = 0; i < cfg->tls_sni_count; i++) {
 		free(cfg->tls_sni[i].certificate);
 		free(cfg->tls_sni[i].key);
@@ -1053,10 +1253,23 @@ static void dump_quoted(FILE *out, const char *s)
 
 static void dump_setting(FILE *out, const void *base, const struct setting *s, const char *indent)
 {
+	const char *str = NULL;
 	char num[32];
 
-	fprintf(out, "%s# %s\n%s%s ", indent, s->doc, indent, s->name);
-	if (s->type == ST_STRING || s->type == ST_PATH) {
+	if (s->type == ST_STRING || s->type == ST_PATH)
+		str = *(char *const *)(const void *)((const char *)base + s->offset);
+	/* an unset optional string (dns forward) stays unset when read back */
+	fprintf(out, "%s# %s\n%s%s%s ", indent, s->doc, indent, (s->type == ST_STRING && str == NULL) ? "# " : "",
+		s->name);
+	if ((s->type == ST_STRING || s->type == ST_PATH) && str == NULL) {
+		fputs("(not set)", out);
+	} else if (s->type == ST_DURATIONS) {
+		const struct retry_schedule *rs = (const void *)((const char *)base + s->offset);
+		for (unsigned i = 0; i < rs->count; i++) {
+			format_number(ST_DURATION, rs->delay_s[i], num, sizeof(num));
+			fprintf(out, "%s%s", i > 0 ? " " : "", num);
+		}
+	} else if (s->type == ST_STRING || s->type == ST_PATH) {
 		dump_quoted(out, *(char *const *)(const void *)((const char *)base + s->offset));
 	} else if (s->type == ST_ENUM) {
 		fputs(s->names[load_number(base, s)], out);
@@ -1090,6 +1303,16 @@ static void dump_tls(const struct config *cfg, FILE *out)
 	fputs("}\n", out);
 }
 
+static void dump_section(const struct config *cfg, FILE *out, const char *name, enum section sec)
+{
+	fprintf(out, "%s {\n", name);
+	for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+		if (settings[i].section == sec)
+			dump_setting(out, cfg, &settings[i], "\t");
+	}
+	fputs("}\n", out);
+}
+
 void config_dump(const struct config *cfg, FILE *out)
 {
 	fprintf(out, "# hermod configuration: effective values of %s\n", cfg->path);
@@ -1116,9 +1339,30 @@ void config_dump(const struct config *cfg, FILE *out)
 			dump_setting(out, &cfg->plans[p], &plan_settings[i], "\t");
 		fputs("}\n", out);
 	}
+	dump_section(cfg, out, "queue", SEC_QUEUE);
+	dump_section(cfg, out, "dns", SEC_DNS);
+	fputs("# transport DOMAIN HOST:PORT  (\"*\": every other domain; the host by A/AAAA, not MX)\n", out);
+	for (size_t i = 0; i < cfg->transport_count; i++) {
+		const struct transport_cfg *tc = &cfg->transports[i];
+		bool v6 = strchr(tc->host, ':') != NULL;
+		fprintf(out, "transport %s %s%s%s:%u\n", tc->domain, v6 ? "[" : "", tc->host, v6 ? "]" : "", tc->port);
+	}
 }
 
 /* ---- small lookups ---- */
+
+const struct transport_cfg *config_transport_find(const struct config *cfg, const char *domain)
+{
+	const struct transport_cfg *wildcard = NULL;
+
+	for (size_t i = 0; i < cfg->transport_count; i++) {
+		if (strcasecmp(cfg->transports[i].domain, domain) == 0)
+			return &cfg->transports[i];
+		if (strcmp(cfg->transports[i].domain, "*") == 0)
+			wildcard = &cfg->transports[i];
+	}
+	return wildcard;
+}
 
 const char *config_service_name(enum listen_service service)
 {

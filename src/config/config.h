@@ -12,6 +12,11 @@
  *     listen smtp [::1]:2525
  *     limits { connections 1000; command_timeout 300s; max_message_size 50M }
  *     plan starter { quota 10G; message_size 50M; recipients 100; daily_messages 500 }
+ *     queue { retry 5m 10m 30m 1h 2h 4h; delay_warning 4h; max_lifetime 3d }
+ *     dns { forward 127.0.0.1@5353; timeout 10s }
+ *     helo_name mail.example.org
+ *     transport example.net relay.example.net:2525   # like Postfix's transport maps
+ *     transport * smarthost.example.org:587          # "*": every other domain
  *
  * Sizes take K, M, G suffixes (powers of 1024); durations take s, m, h, d.
  * Every setting, its default, bounds and meaning is listed in the settings
@@ -46,6 +51,8 @@ enum plaintext_auth { PLAINTEXT_AUTH_NEVER, PLAINTEXT_AUTH_LOOPBACK, PLAINTEXT_A
 #define CONFIG_LISTEN_MAX 32
 #define CONFIG_PLAN_COUNT 3
 #define CONFIG_TLS_CERT_MAX 8
+#define CONFIG_RETRY_MAX 16
+#define CONFIG_TRANSPORT_MAX 64
 
 struct listen_cfg {
 	enum listen_service service;
@@ -70,6 +77,23 @@ struct tls_cert_cfg {
 	char server_name[256];
 	char *certificate;
 	char *key;
+};
+
+/* The outbound queue's backoff: attempt n waits delay_s[n-1]; the last value repeats. */
+struct retry_schedule {
+	unsigned count; /* 1 to CONFIG_RETRY_MAX */
+	unsigned delay_s[CONFIG_RETRY_MAX];
+};
+
+/*
+ * A transport override (Postfix's transport maps): mail for domain goes to
+ * host:port instead of the domain's MX hosts. host is resolved by A/AAAA,
+ * never MX.
+ */
+struct transport_cfg {
+	char domain[256]; /* lower case; "*" for every domain without its own line (a smart host) */
+	char host[256];   /* a host name, or a numeric IPv4 / IPv6 address (no brackets) */
+	uint16_t port;
 };
 
 struct config {
@@ -106,7 +130,33 @@ struct config {
 	unsigned idle_timeout_s;          /* IMAP/POP3 inactivity once logged in */
 
 	struct plan_cfg plans[CONFIG_PLAN_COUNT]; /* indexed by enum plan */
+
+	/* queue { }: outbound delivery */
+	struct retry_schedule queue_retry;
+	unsigned queue_delay_warning_s;   /* one delay notice after this long undelivered; 0: none */
+	unsigned queue_max_lifetime_s;    /* then the message fails with a notice (4.4.7) */
+	unsigned queue_concurrency;       /* outbound connections at once */
+	unsigned queue_per_domain;        /* outbound connections at once to one recipient domain */
+	unsigned queue_connect_timeout_s;
+	unsigned queue_command_timeout_s; /* banner, EHLO, MAIL, RCPT, DATA and the final dot's reply */
+	unsigned queue_data_timeout_s;    /* each block of the message body written */
+	unsigned queue_scan_interval_s;   /* how often the store is asked for due entries */
+	unsigned queue_mx_port;           /* TCP port of MX hosts (25; tests use a high port) */
+
+	/* dns { } */
+	char *dns_forward;                /* "IP" or "IP@PORT"; NULL: /etc/resolv.conf */
+	unsigned dns_timeout_s;
+
+	char *helo_name;                  /* EHLO name of outbound connections (default: hostname) */
+	struct transport_cfg transports[CONFIG_TRANSPORT_MAX];
+	size_t transport_count;
 };
+
+/*
+ * The transport override for domain (case-insensitive): its own line, else
+ * the "*" line, else NULL (route by MX).
+ */
+const struct transport_cfg *config_transport_find(const struct config *cfg, const char *domain);
 
 /*
  * Reads and validates the file at path. On success returns 0 and a new

@@ -230,6 +230,44 @@ static const struct err_case err_cases[] = {
 	{ "plan free { qouta 1G }", "hermod.conf:1: unknown setting 'qouta' (did you mean 'quota'?)" },
 	{ "plan free { recipients 0 }", "hermod.conf:1: value 0 for recipients is below the minimum 1" },
 	{ "hostname \x01", "hermod.conf:1: unexpected control character 0x01" },
+	{ "queue { retry }", "hermod.conf:1: retry takes exactly one value" },
+	{ "queue { retry 1s 2x }", "hermod.conf:1: invalid value '2x' for retry (expected durations: numbers of "
+				  "seconds, or numbers with an s, m, h or d suffix)" },
+	{ "queue { retry 0 }", "hermod.conf:1: value 0 for retry is below the minimum 1s" },
+	{ "queue { retry 8d }", "hermod.conf:1: value 8d for retry is above the maximum 7d" },
+	{ "queue { retry 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 }", "hermod.conf:1: too many values for retry" },
+	{ "queue { retry 1s\nretry 2s }", "hermod.conf:2: retry is already set on line 1" },
+	{ "queue { concurrency 0 }", "hermod.conf:1: value 0 for concurrency is below the minimum 1" },
+	{ "queue { max_lifetime 0 }", "hermod.conf:1: value 0 for max_lifetime is below the minimum 1s" },
+	{ "queue { mx_port 70000 }", "hermod.conf:1: value 70000 for mx_port is above the maximum 65535" },
+	{ "queue { per_domian 3 }", "hermod.conf:1: unknown setting 'per_domian' (did you mean 'per_domain'?)" },
+	{ "queue { connections 3 }", "hermod.conf:1: setting 'connections' belongs in limits { }, not in queue { }" },
+	{ "delay_warning 1h", "hermod.conf:1: setting 'delay_warning' belongs in queue { }, not at the top level" },
+	{ "queue 1 { }", "hermod.conf:1: usage: queue { ... }" },
+	{ "dns { forward localhost }", "hermod.conf:1: invalid value 'localhost' for forward: the resolver must be "
+				       "a numeric IPv4 or IPv6 address (e.g. 127.0.0.1@5353)" },
+	{ "dns { forward 127.0.0.1@ }", "hermod.conf:1: invalid value '127.0.0.1@' for forward: the port after '@' "
+					"must be a number from 1 to 65535" },
+	{ "dns { forward 127.0.0.1@99999 }", "hermod.conf:1: invalid value '127.0.0.1@99999' for forward: the port "
+					     "after '@' must be a number from 1 to 65535" },
+	{ "dns { timeout 0 }", "hermod.conf:1: value 0 for timeout is below the minimum 1s" },
+	{ "helo_name \"a b\"", "hermod.conf:1: invalid value 'a b' for helo_name: may only contain letters, "
+				"digits, '-' and '.'" },
+	{ "transport example.net", "hermod.conf:1: usage: transport DOMAIN HOST:PORT (DOMAIN \"*\" for every "
+				   "other domain)" },
+	{ "transport exa_mple.net h:25", "hermod.conf:1: invalid transport domain 'exa_mple.net': may only contain "
+					 "letters, digits, '-' and '.'" },
+	{ "transport example.net h:0", "hermod.conf:1: invalid port '0' in transport host 'h:0' (expected 1 to "
+				       "65535)" },
+	{ "transport example.net h:x", "hermod.conf:1: invalid port 'x' in transport host 'h:x' (expected 1 to "
+				       "65535)" },
+	{ "transport example.net ::1:25", "hermod.conf:1: invalid transport host '::1:25' (write IPv6 addresses in "
+					  "brackets, e.g. [::1]:25)" },
+	{ "transport example.net [1.2.3.4]:25", "hermod.conf:1: invalid transport host '[1.2.3.4]:25': '1.2.3.4' is "
+						"not a numeric IPv6 address" },
+	{ "transport example.net :25", "hermod.conf:1: invalid transport host ':25' (missing or overlong host)" },
+	{ "transport Example.NET a:25\ntransport example.net b:25",
+	  "hermod.conf:2: a transport for example.net is already set on line 1" },
 };
 
 static void test_errors(void **state)
@@ -366,6 +404,21 @@ static void assert_same_config(const struct config *a, const struct config *b)
 	assert_int_equal(a->max_message_size, b->max_message_size);
 	assert_int_equal(a->shutdown_grace_s, b->shutdown_grace_s);
 	assert_memory_equal(a->plans, b->plans, sizeof(a->plans));
+	assert_memory_equal(&a->queue_retry, &b->queue_retry, sizeof(a->queue_retry));
+	assert_int_equal(a->queue_delay_warning_s, b->queue_delay_warning_s);
+	assert_int_equal(a->queue_max_lifetime_s, b->queue_max_lifetime_s);
+	assert_int_equal(a->queue_concurrency, b->queue_concurrency);
+	assert_int_equal(a->queue_per_domain, b->queue_per_domain);
+	assert_int_equal(a->queue_connect_timeout_s, b->queue_connect_timeout_s);
+	assert_int_equal(a->queue_command_timeout_s, b->queue_command_timeout_s);
+	assert_int_equal(a->queue_data_timeout_s, b->queue_data_timeout_s);
+	assert_int_equal(a->queue_scan_interval_s, b->queue_scan_interval_s);
+	assert_int_equal(a->queue_mx_port, b->queue_mx_port);
+	assert_same_string(a->dns_forward, b->dns_forward);
+	assert_int_equal(a->dns_timeout_s, b->dns_timeout_s);
+	assert_string_equal(a->helo_name, b->helo_name);
+	assert_int_equal(a->transport_count, b->transport_count);
+	assert_memory_equal(a->transports, b->transports, sizeof(a->transports[0]) * a->transport_count);
 }
 
 static void test_dump_round_trip(void **state)
@@ -380,7 +433,10 @@ static void test_dump_round_trip(void **state)
 		    "listen smtp 127.0.0.1:2525\nlisten imaps [::1]:993\nlisten http 127.0.0.1:0\n"
 		    "limits { command_timeout 45; session_timeout 90m; max_message_size 1000001; "
 		    "shutdown_grace 0 }\n"
-		    "plan pro { quota 3000M; daily_messages 2000 }\n");
+		    "plan pro { quota 3000M; daily_messages 2000 }\n"
+		    "queue { retry 1s 90s 2h; max_lifetime 36h; delay_warning 0; mx_port 2525; concurrency 3 }\n"
+		    "dns { forward ::1@53; timeout 5s }\nhelo_name out.example.net\n"
+		    "transport example.net [::1]:2525\ntransport * relay.example.org\n");
 	snprintf(dump_path, sizeof(dump_path), "%s/dump.conf", tmpdir);
 	f = fopen(dump_path, "w");
 	assert_non_null(f);
@@ -402,6 +458,90 @@ static void test_dump_round_trip(void **state)
 	assert_same_config(a, b);
 	config_free(b);
 	config_free(a);
+}
+
+static void test_queue_defaults(void **state)
+{
+	static const unsigned retry[] = { 300, 600, 1800, 3600, 7200, 14400 };
+	struct config *cfg = load_ok("hostname mx.example.org\n");
+
+	assert_int_equal(cfg->queue_retry.count, 6);
+	assert_memory_equal(cfg->queue_retry.delay_s, retry, sizeof(retry));
+	assert_int_equal(cfg->queue_delay_warning_s, 4 * 3600);
+	assert_int_equal(cfg->queue_max_lifetime_s, 3 * 86400);
+	assert_int_equal(cfg->queue_concurrency, 20);
+	assert_int_equal(cfg->queue_per_domain, 5);
+	assert_int_equal(cfg->queue_connect_timeout_s, 30);
+	assert_int_equal(cfg->queue_command_timeout_s, 300);
+	assert_int_equal(cfg->queue_data_timeout_s, 600);
+	assert_int_equal(cfg->queue_scan_interval_s, 1);
+	assert_int_equal(cfg->queue_mx_port, 25);
+	assert_null(cfg->dns_forward);
+	assert_int_equal(cfg->dns_timeout_s, 10);
+	assert_string_equal(cfg->helo_name, "mx.example.org"); /* the hostname */
+	assert_int_equal(cfg->transport_count, 0);
+	assert_null(config_transport_find(cfg, "example.net"));
+	config_free(cfg);
+}
+
+static void test_queue_settings(void **state)
+{
+	struct config *cfg = load_ok("queue {\n retry 1s 2s 1m\n delay_warning 3s; max_lifetime 8s\n"
+				     " concurrency 4; per_domain 2; connect_timeout 2s; command_timeout 3s\n"
+				     " data_timeout 4s; scan_interval 2s; mx_port 2525\n}\n"
+				     "dns { forward 127.0.0.1@5353; timeout 2s }\n"
+				     "helo_name out.example.org\n"
+				     "transport Remote.TEST 127.0.0.1:2526\n"
+				     "transport * smarthost.example.org\n"
+				     "transport v6.test [::1]:26\n");
+	const struct transport_cfg *t;
+
+	assert_int_equal(cfg->queue_retry.count, 3);
+	assert_int_equal(cfg->queue_retry.delay_s[0], 1);
+	assert_int_equal(cfg->queue_retry.delay_s[1], 2);
+	assert_int_equal(cfg->queue_retry.delay_s[2], 60);
+	assert_int_equal(cfg->queue_delay_warning_s, 3);
+	assert_int_equal(cfg->queue_max_lifetime_s, 8);
+	assert_int_equal(cfg->queue_concurrency, 4);
+	assert_int_equal(cfg->queue_per_domain, 2);
+	assert_int_equal(cfg->queue_connect_timeout_s, 2);
+	assert_int_equal(cfg->queue_command_timeout_s, 3);
+	assert_int_equal(cfg->queue_data_timeout_s, 4);
+	assert_int_equal(cfg->queue_scan_interval_s, 2);
+	assert_int_equal(cfg->queue_mx_port, 2525);
+	assert_string_equal(cfg->dns_forward, "127.0.0.1@5353");
+	assert_int_equal(cfg->dns_timeout_s, 2);
+	assert_string_equal(cfg->helo_name, "out.example.org");
+	assert_int_equal(cfg->transport_count, 3);
+
+	t = config_transport_find(cfg, "remote.test"); /* stored lower case, found case-insensitively */
+	assert_non_null(t);
+	assert_string_equal(t->domain, "remote.test");
+	assert_string_equal(t->host, "127.0.0.1");
+	assert_int_equal(t->port, 2526);
+	t = config_transport_find(cfg, "REMOTE.test");
+	assert_non_null(t);
+	assert_int_equal(t->port, 2526);
+	t = config_transport_find(cfg, "elsewhere.example"); /* the smart host */
+	assert_non_null(t);
+	assert_string_equal(t->domain, "*");
+	assert_string_equal(t->host, "smarthost.example.org");
+	assert_int_equal(t->port, 25);
+	t = config_transport_find(cfg, "v6.test");
+	assert_string_equal(t->host, "::1");
+	assert_int_equal(t->port, 26);
+	config_free(cfg);
+
+	/* the longest schedule, one value, and values in the file's other forms */
+	cfg = load_ok("queue { retry 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 7d }\n");
+	assert_int_equal(cfg->queue_retry.count, CONFIG_RETRY_MAX);
+	assert_int_equal(cfg->queue_retry.delay_s[15], 7 * 86400);
+	config_free(cfg);
+	cfg = load_ok("queue { retry \"30s\" }\ndns { forward ::1 }\n");
+	assert_int_equal(cfg->queue_retry.count, 1);
+	assert_int_equal(cfg->queue_retry.delay_s[0], 30);
+	assert_string_equal(cfg->dns_forward, "::1");
+	config_free(cfg);
 }
 
 static void test_syntax(void **state)
@@ -455,6 +595,8 @@ int main(void)
 		cmocka_unit_test(test_plans),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_dump_round_trip),
+		cmocka_unit_test(test_queue_defaults),
+		cmocka_unit_test(test_queue_settings),
 		cmocka_unit_test(test_syntax),
 		cmocka_unit_test(test_parse_text_bounded),
 		cmocka_unit_test(test_default_path),
