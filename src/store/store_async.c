@@ -42,6 +42,7 @@
 #include "store/store_async.h"
 #include "store/store_mail.h"
 #include "store/store_private.h"
+#include "store/store_queue.h"
 
 #define STORE_ASYNC_BATCH_MAX 256
 #define STORE_ASYNC_BATCH_BYTES (64u * 1024 * 1024)
@@ -75,6 +76,7 @@ struct store_req {
 	/* deliveries */
 	struct store_delivery d;
 	int64_t *ids;
+	struct store_outbound *out; /* submissions: a deep copy, see outbound_copy */
 
 	/* calls */
 	store_work_fn work;
@@ -288,8 +290,25 @@ void store_async_unwatch(struct store_watch *w)
 
 /* ---- the loop side ---- */
 
+/* Frees an outbound_copy. */
+static void outbound_free(struct store_outbound *out)
+{
+	if (out == NULL)
+		return;
+	for (size_t i = 0; i < out->rcpt_count; i++) {
+		free((char *)out->rcpts[i].address);
+		free((char *)out->rcpts[i].orcpt);
+	}
+	free((struct store_outbound_rcpt *)out->rcpts);
+	free((char *)out->envelope_from);
+	free((char *)out->envid);
+	free((char *)out->prefix);
+	free(out);
+}
+
 static void req_free(struct store_req *req)
 {
+	outbound_free(req->out);
 	spool_free(req->d.body);
 	free(req->changed);
 	free(req->ids);
@@ -663,6 +682,41 @@ struct store_req *store_async_deliver(struct store_async *sa, struct spool *body
 				      size_t address_count, int64_t internal_date, store_deliver_cb cb,
 				      void *arg)
 {
+	return store_async_submit(sa, body, address_ids, address_count, NULL, internal_date, cb, arg);
+}
+
+static char *strdup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+/* The caller's description and everything it points to, owned by the request (NULL: inbound). */
+static struct store_outbound *outbound_copy(const struct store_outbound *src)
+{
+	struct store_outbound *out;
+	struct store_outbound_rcpt *rcpts;
+
+	if (src == NULL)
+		return NULL;
+	out = xcalloc(1, sizeof(*out));
+	rcpts = xcalloc(src->rcpt_count ? src->rcpt_count : 1, sizeof(*rcpts));
+	*out = *src;
+	out->envelope_from = strdup_or_null(src->envelope_from);
+	out->envid = strdup_or_null(src->envid);
+	out->prefix = strdup_or_null(src->prefix);
+	for (size_t i = 0; i < src->rcpt_count; i++) {
+		rcpts[i].address = strdup_or_null(src->rcpts[i].address);
+		rcpts[i].notify = src->rcpts[i].notify;
+		rcpts[i].orcpt = strdup_or_null(src->rcpts[i].orcpt);
+	}
+	out->rcpts = rcpts;
+	return out;
+}
+
+struct store_req *store_async_submit(struct store_async *sa, struct spool *body, const int64_t *address_ids,
+				     size_t address_count, const struct store_outbound *out, int64_t internal_date,
+				     store_deliver_cb cb, void *arg)
+{
 	struct store_req *req = xcalloc(1, sizeof(*req));
 
 	req->kind = REQ_DELIVER;
@@ -671,9 +725,11 @@ struct store_req *store_async_deliver(struct store_async *sa, struct spool *body
 	req->ids = xmalloc((address_count ? address_count : 1) * sizeof(*req->ids));
 	if (address_count > 0)
 		memcpy(req->ids, address_ids, address_count * sizeof(*req->ids));
+	req->out = outbound_copy(out);
 	req->d.body = body;
 	req->d.address_ids = req->ids;
 	req->d.address_count = address_count;
+	req->d.outbound = req->out;
 	req->d.internal_date = internal_date;
 	pthread_mutex_lock(&sa->mu);
 	ASSERT(!sa->stopping);

@@ -13,6 +13,10 @@
  *      folder and address counters; COMMIT returns once the WAL is fsync'd
  *      (synchronous=FULL).
  *
+ * A submitted message (d->outbound) adds its queue entry, its recipients
+ * and its send_log row to the same transaction in step 3: its local copies
+ * and its remote recipients become durable together, after the one sync.
+ *
  * Only after 3 does any delivery of the batch count as done (and SMTP say
  * 250). A crash before 2 completes loses bytes nobody references; a crash
  * between 2 and 3 leaves durable bytes that nobody references either: both
@@ -37,6 +41,7 @@
 #include "lib/log.h"
 #include "store/store_mail.h"
 #include "store/store_private.h"
+#include "store/store_queue.h"
 
 void store_segment_path(struct store *s, int64_t seg_id, char *path, size_t size)
 {
@@ -334,11 +339,15 @@ static int mail_insert(struct store *s, int64_t address_id, int64_t body_id, con
 	return store_step_done(s, st, errstr_r);
 }
 
-/* The body row (refcount: one per distinct receiving address) and its copies. */
+/*
+ * The body row and its copies. Refcount: one per distinct receiving address,
+ * plus one for the queue entry when there are remote recipients.
+ */
 static int delivery_insert(struct store *s, const struct store_delivery *d, const struct store_body_loc *loc,
 			   const char **errstr_r)
 {
-	int64_t refs = 0, body_id;
+	bool queued = d->outbound != NULL && d->outbound->rcpt_count > 0;
+	int64_t refs = queued ? 1 : 0, body_id;
 
 	for (size_t i = 0; i < d->address_count; i++)
 		refs += seen_before(d->address_ids, i) ? 0 : 1;
@@ -349,7 +358,22 @@ static int delivery_insert(struct store *s, const struct store_delivery *d, cons
 		    mail_insert(s, d->address_ids[i], body_id, d, loc->length, errstr_r) < 0)
 			return -1;
 	}
+	if (d->outbound != NULL && store_queue_insert(s, d->outbound, body_id, d->internal_date, errstr_r) < 0)
+		return -1;
 	return 0;
+}
+
+/* Refuses a delivery that cannot be stored, before its body is written. */
+static int delivery_check(struct store *s, const struct store_delivery *d, const char **errstr_r)
+{
+	if (d->outbound == NULL) {
+		if (d->address_count == 0)
+			return store_errf(s, errstr_r, "a delivery needs at least one receiving address");
+		return 0;
+	}
+	if (d->address_count == 0 && d->outbound->rcpt_count == 0)
+		return store_errf(s, errstr_r, "a submitted message needs at least one recipient");
+	return store_outbound_check(s, d->outbound, errstr_r);
 }
 
 /* Inserts every delivery that got its body stored; each in a savepoint so
@@ -412,8 +436,8 @@ static int batch_write(struct store *s, struct store_delivery *const *d, struct 
 	for (size_t i = 0; i < n; i++) {
 		d[i]->result = 0;
 		d[i]->error[0] = '\0';
-		if (d[i]->address_count == 0)
-			delivery_fail(d[i], "a delivery needs at least one receiving address");
+		if (delivery_check(s, d[i], &err) < 0)
+			delivery_fail(d[i], err);
 		else if (body_store(s, d[i]->body, &bs, &locs[i], &err) < 0)
 			delivery_fail(d[i], err);
 		else

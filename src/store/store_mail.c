@@ -100,7 +100,7 @@ int store_usage_add(struct store *s, int64_t address_id, int64_t messages, int64
 static int body_unref(struct store *s, int64_t body_id, int64_t *segment_r, const char **errstr_r)
 {
 	static const char sql_dec[] = "UPDATE bodies SET refcount = refcount - 1 WHERE id = ? RETURNING refcount, segment";
-	/* an outbound message may still need it (queue_messages has no refcount) */
+	/* a queue entry holds a reference of its own (migration 3); the check stays as a guard */
 	static const char sql_del[] = "DELETE FROM bodies WHERE id = ?1 AND refcount <= 0"
 				      " AND NOT EXISTS (SELECT 1 FROM queue_messages WHERE body_id = ?1)";
 	sqlite3_stmt *st = store_stmt(s, sql_dec, errstr_r);

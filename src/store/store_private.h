@@ -145,6 +145,18 @@ void store_body_unwrite(struct store *s, struct spool *sp, const struct store_bo
 int store_body_insert(struct store *s, const struct store_body_loc *loc, int64_t refcount, int64_t *id_r,
 		      const char **errstr_r);
 
+/*
+ * The outbound part of a delivery (store_queue.c), inside the batch's
+ * transaction: store_outbound_check refuses what cannot be stored (before
+ * the body is written); store_queue_insert adds the queue entry (when there
+ * are remote recipients; the caller counted its body reference) and the
+ * send_log row.
+ */
+struct store_outbound;
+int store_outbound_check(struct store *s, const struct store_outbound *out, const char **errstr_r);
+int store_queue_insert(struct store *s, const struct store_outbound *out, int64_t body_id, int64_t internal_date,
+		       const char **errstr_r);
+
 /* The spool's innards, for the delivery code. */
 /* Flushes buffered file data. After it the spool is either in memory or in a file. */
 int spool_flush(struct spool *sp, const char **errstr_r);

@@ -228,9 +228,35 @@ static const char migration_2[] =
 	"CREATE TABLE uidvalidity_last (value INTEGER NOT NULL);\n"
 	"INSERT INTO uidvalidity_last SELECT coalesce(max(uidvalidity), 0) FROM folders;\n";
 
+/*
+ * 3 (issue 4, sending): what store_queue.h needs beyond the version-1 queue
+ * tables.
+ * - queue_messages.prefix: header lines sent before the stored body (the
+ *   DKIM-Signature, computed after the body was spooled).
+ * - queue_messages.envid, ret: RFC 3461 ENVID and RET, for the notices.
+ *   The sender is the existing address_id (ON DELETE SET NULL: the entry
+ *   outlives an address removed meanwhile); delay_notified and held exist.
+ *   A queue entry holds one reference on its body (bodies.refcount), like a
+ *   mail row, so the body outlives mailbox copies expunged before the send.
+ * - queue_recipients.remote_mta, last_attempt: where and when the last try
+ *   went, for `hermod queue show` and the notices. dsn_notify and dsn_orcpt
+ *   are RFC 3461 NOTIFY and ORCPT; status 'deferred' is a pending recipient
+ *   that has been tried.
+ * - queue_messages(held, next_attempt): the scheduler's "what is due".
+ * send_log and its (address_id, sent_at) index are version 1's.
+ */
+static const char migration_3[] =
+	"ALTER TABLE queue_messages ADD COLUMN prefix TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE queue_messages ADD COLUMN envid TEXT;\n"
+	"ALTER TABLE queue_messages ADD COLUMN ret TEXT NOT NULL DEFAULT '' CHECK (ret IN ('', 'full', 'hdrs'));\n"
+	"ALTER TABLE queue_recipients ADD COLUMN remote_mta TEXT NOT NULL DEFAULT '';\n"
+	"ALTER TABLE queue_recipients ADD COLUMN last_attempt INTEGER NOT NULL DEFAULT 0;\n"
+	"CREATE INDEX queue_messages_due ON queue_messages(held, next_attempt);\n";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
+	migration_3,
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

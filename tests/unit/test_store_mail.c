@@ -255,7 +255,7 @@ static void test_migration_from_v1(void **state)
 	/* an upgraded hermod opens it */
 	if (store_open(dir, &f.s, &err) < 0)
 		fail_msg("upgrade: %s", err);
-	assert_int_equal(store_schema_version(f.s), 2);
+	assert_int_equal(store_schema_version(f.s), 3);
 	assert_int_equal(q1(f.s, "SELECT count(*) FROM sqlite_master WHERE name IN ('body_meta', 'body_fts',"
 				 " 'mail_folder_modseq', 'expunged_folder_modseq', 'bodies_fts_delete')"), 5);
 	assert_int_equal(q1(f.s, "SELECT fts_indexed FROM bodies"), 0);
