@@ -61,6 +61,7 @@ test: unit e2e fuzz-smoke
 bench: build
 	@scripts/install-deps --bench
 	bench/smtp-ingest $(BUILD)/hermod
+	bench/submission-relay $(BUILD)/hermod
 	bench/imap-idle-memory $(BUILD)/hermod
 	bench/imap-fetch --search $(BUILD)/hermod
 	bench/imap-mixed $(BUILD)/hermod
