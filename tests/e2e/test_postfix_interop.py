@@ -54,8 +54,9 @@ def insecure_tls():
 
 # ---------------------------------------------------------------- set-up
 
-def start_pair(hermod_factory, pf, extra_config=""):
-    """hermod (remote.test -> Postfix) and Postfix (hosted.test -> hermod), both started."""
+def start_pair(hermod_factory, pf, extra_config="", start_postfix=True):
+    """hermod (remote.test -> Postfix) and Postfix (hosted.test -> hermod), both started
+    (Postfix only configured when start_postfix is false)."""
     conf = f"transport remote.test 127.0.0.1:{pf.port}"
     if extra_config:
         conf += "\n" + extra_config
@@ -68,7 +69,8 @@ def start_pair(hermod_factory, pf, extra_config=""):
                               f"\nlisten submissions 127.0.0.1:{inst.submissions_port}")
         inst.write_config()
     pf.hermod_port = inst.port
-    pf.start()
+    if start_postfix:
+        pf.start()
     inst.start()
     return inst
 
@@ -370,3 +372,34 @@ def test_remote_550_gives_failure_notice(hermod_factory, postfix):
     finals = re.findall(r"Final-Recipient:\s*rfc822;\s*(\S+)", text, re.I)
     assert finals == ["nosuchuser@remote.test"], finals
     assert len(postfix.messages("user")) == 1
+
+
+def test_postfix_down_then_up_delivered_once(hermod_factory, postfix):
+    """The remote is down when the message is submitted: hermod keeps it queued and
+    delivers it once when Postfix comes up (compressed retry schedule)."""
+    inst = start_pair(hermod_factory, postfix, start_postfix=False,
+                      extra_config="queue { retry 1s; scan_interval 1s }")
+    submit(inst, [REMOTE], submission_message("remote was down"))
+    time.sleep(2)
+    assert postfix.count("user") == 0
+    r = inst.cli("queue", "list", check=False)
+    if r.returncode == 0:
+        assert REMOTE in r.stdout.decode(), "the message should wait in the queue:\n" + r.stdout.decode()
+    postfix.start()
+    msgs = postfix.wait_messages("user", 1, timeout=30)
+    time.sleep(3)   # a duplicate would show up within the next retries
+    msgs = postfix.messages("user")
+    assert len(msgs) == 1, f"{len(msgs)} copies delivered"
+    check_submitted(inst, msgs[0], "remote was down")
+    assert inst.count(SENDER) == 0, "no notice for a message delivered before delay_warning"
+
+
+def test_hermod_refusal_bounced_by_postfix(hermod_factory, postfix):
+    """hermod's 550 for an unknown user reaches the remote sender as Postfix's bounce."""
+    inst = start_pair(hermod_factory, postfix)
+    postfix.sendmail(REMOTE, ["nosuch@hosted.test"],
+                     f"From: {REMOTE}\nTo: nosuch@hosted.test\nSubject: to nobody\n\nhello\n".encode())
+    bounce = postfix.wait_messages("user", 1)[0]
+    text = re.sub(r"\s+", " ", bounce.decode(errors="replace"))   # Postfix folds long lines
+    assert "550 5.1.1 <nosuch@hosted.test>: Recipient address rejected: no such user here" in text, text[:3000]
+    assert inst.count("alice@hosted.test") == 0
