@@ -6,9 +6,11 @@ Each test gets its own daemon (the `hermod` fixture: free loopback ports,
 plaintext_auth loopback). `HERMOD_E2E_PEER=dovecot` runs the same tests against
 a private Debian Dovecot instead, to check the tests against a reference server.
 """
+import json
 import os
 import re
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -357,3 +359,36 @@ def test_append_in_one_session_seen_as_exists_in_other(peer, tmp_path):
     assert typ == "OK"
     a.logout()
     b.logout()
+
+
+# ---------------------------------------------------------------- imapflow (npm)
+
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
+
+
+def _imapflow_ready():
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node/npm not installed (imapflow test is optional)")
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "imapflow")):
+        r = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR,
+                           capture_output=True, timeout=180)
+        if r.returncode != 0:
+            pytest.skip("npm ci failed (registry unreachable?): "
+                        + r.stderr.decode(errors="replace")[-300:])
+
+
+def test_imapflow_list_fetch_flags_append_download(peer):
+    _imapflow_ready()
+    peer.deliver(message("for imapflow one"))
+    peer.deliver(message("for imapflow two"))
+    r = subprocess.run(["node", os.path.join(NODE_DIR, "imapflow_check.js"), str(peer.imap_port),
+                        peer.user, peer.password], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
+    out = json.loads(r.stdout)
+    assert any(m["path"] == "INBOX" for m in out["mailboxes"]), out["mailboxes"]
+    assert out["exists"] == 2
+    assert [m["subject"] for m in out["messages"]] == ["for imapflow one", "for imapflow two"]
+    assert all(m["type"] == "text/plain" for m in out["messages"]), out["messages"]
+    assert out["appendUid"] and out["appendUid"] > max(m["uid"] for m in out["messages"])
+    assert "hello from imapflow" in out["downloaded"]
+    assert out["searchFlagged"] == [out["messages"][0]["uid"]]
