@@ -30,9 +30,12 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "daemon/daemon.h"
+#include "dns/dns.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "net/server.h"
+#include "net/tls.h"
+#include "queue/queue.h"
 #include "imap/imap_server.h"
 #include "pop3/pop3_server.h"
 #include "smtp/smtp_server.h"
@@ -54,6 +57,9 @@ struct daemon {
 	struct auth_service *auth; /* shared by IMAP and POP3 */
 	struct pop3_server *pop3;
 	struct imap_server *imap;
+	struct dns *dns;           /* the outbound queue's resolver */
+	SSL_CTX *tls_client;       /* STARTTLS to other servers; NULL: plaintext only */
+	struct queue *queue;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *shutdown_timer;
 	struct timespec shutdown_started;
@@ -93,6 +99,7 @@ static void reload(struct daemon *d)
 	auth_service_set_config(d->auth, next);
 	pop3_server_set_config(d->pop3, next);
 	imap_server_set_config(d->imap, next);
+	queue_set_config(d->queue, next); /* dns { } changes need a restart (the resolver is built once) */
 	log_info("hermod event=reloaded config=%s", d->config_path);
 }
 
@@ -132,6 +139,7 @@ static void begin_shutdown(struct daemon *d, int signo)
 	smtp_server_shutdown(d->smtp);
 	pop3_server_shutdown(d->pop3);
 	imap_server_shutdown(d->imap);
+	queue_shutdown(d->queue);
 	clock_gettime(CLOCK_MONOTONIC, &d->shutdown_started);
 	d->shutdown_timer = evtimer_new(d->base, on_shutdown_tick, d);
 	on_shutdown_tick(-1, 0, d);
@@ -174,6 +182,25 @@ static void remove_stale_spools(const char *data_dir)
 		log_info("hermod event=stale-spools-removed count=%u", removed);
 }
 
+/* The outbound queue: its resolver, its TLS client context, the runner. */
+static int daemon_start_queue(struct daemon *d)
+{
+	struct dns_cfg dc = { .forward = d->cfg->dns_forward, .timeout_s = d->cfg->dns_timeout_s };
+	const char *err;
+
+	d->dns = dns_new(d->base, &dc, &err);
+	if (d->dns == NULL) {
+		log_error("hermod event=start-failed error=\"dns: %s\"", err);
+		return -1;
+	}
+	d->tls_client = tls_client_ctx_new(&err);
+	if (d->tls_client == NULL)
+		log_warn("hermod event=tls-client-unavailable error=\"%s\" note=\"outbound mail goes without STARTTLS\"",
+			 err);
+	d->queue = queue_new(d->base, d->store, d->dns, d->tls_client, d->cfg);
+	return 0;
+}
+
 static int daemon_start(struct daemon *d)
 {
 	const char *err;
@@ -190,15 +217,17 @@ static int daemon_start(struct daemon *d)
 		log_error("hermod event=start-failed error=\"%s\"", err);
 		return -1;
 	}
-	d->smtp = smtp_server_new(d->base, d->server, d->store, d->cfg);
 	d->auth = auth_service_new(d->base, d->cfg->data_dir, DAEMON_AUTH_THREADS, &err);
 	if (d->auth == NULL) {
 		log_error("hermod event=start-failed error=\"authentication: %s\"", err);
 		return -1;
 	}
 	auth_service_set_config(d->auth, d->cfg);
+	d->smtp = smtp_server_new(d->base, d->server, d->store, d->cfg);
 	d->pop3 = pop3_server_new(d->base, d->server, d->store, d->auth, d->cfg);
 	d->imap = imap_server_new(d->base, d->server, d->store, d->auth, d->cfg);
+	if (daemon_start_queue(d) < 0)
+		return -1;
 	if (server_listen(d->server, &err) < 0) {
 		log_error("hermod event=start-failed error=\"%s\"", err);
 		return -1;
@@ -223,6 +252,18 @@ static void daemon_stop(struct daemon *d)
 		imap_server_free(d->imap);
 	if (d->auth != NULL)
 		auth_service_free(d->auth); /* after the protocol servers: they cancel their logins */
+	/*
+	 * Deliveries still running are abandoned here: nothing was recorded for
+	 * them, so their recipients stay pending and are retried after the
+	 * restart (at-least-once; a server that had already taken a message may
+	 * get it again). Before the store, whose requests the queue cancels.
+	 */
+	if (d->queue != NULL)
+		queue_free(d->queue);
+	if (d->dns != NULL)
+		dns_free(d->dns);
+	if (d->tls_client != NULL)
+		SSL_CTX_free(d->tls_client);
 	if (d->store != NULL)
 		store_async_free(d->store);
 	if (d->server != NULL)
