@@ -54,7 +54,7 @@ struct daemon {
 	struct store_async *store;
 	struct server *server;
 	struct smtp_server *smtp;
-	struct auth_service *auth; /* shared by IMAP and POP3 */
+	struct auth_service *auth; /* shared by IMAP, POP3 and submission */
 	struct pop3_server *pop3;
 	struct imap_server *imap;
 	struct dns *dns;           /* the outbound queue's resolver */
@@ -223,7 +223,7 @@ static int daemon_start(struct daemon *d)
 		return -1;
 	}
 	auth_service_set_config(d->auth, d->cfg);
-	d->smtp = smtp_server_new(d->base, d->server, d->store, d->cfg);
+	d->smtp = smtp_server_new(d->base, d->server, d->store, d->auth, d->cfg); /* MX and submission */
 	d->pop3 = pop3_server_new(d->base, d->server, d->store, d->auth, d->cfg);
 	d->imap = imap_server_new(d->base, d->server, d->store, d->auth, d->cfg);
 	if (daemon_start_queue(d) < 0)

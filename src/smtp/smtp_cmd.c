@@ -2,18 +2,20 @@
  * smtp_cmd: the SMTP command table and its handlers (RFC 5321 4.1, RFC 1870
  * SIZE, RFC 3030 CHUNKING, RFC 3207 STARTTLS, RFC 2920 PIPELINING).
  *
- * Each row names a verb, whether it resets the idle error budget, and its
- * handler. A handler checks sequence and syntax first (a specific 5xx reply
- * and an error counted), then acts. The receiving policy is the MX one:
- * mail for hosted domains only, never relayed.
+ * Each row names a verb and its handler. A handler checks sequence and
+ * syntax first (a specific 5xx reply and an error counted), then asks the
+ * session's policy. The MX policy is here: mail for hosted domains only,
+ * never relayed; the submission policy is in smtp_submit.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "smtp/smtp_private.h"
+#include "store/store.h"
 
 struct smtp_cmd_def {
 	enum smtp_verb verb;
@@ -52,10 +54,11 @@ static enum smtp_flow greet(struct smtp_session *s, struct slice args, bool esmt
 	}
 	smtp_reply(s, "250-%s Hello %s [%s]", s->cfg->hostname, domain, conn_peer_ip(s->conn));
 	smtp_reply(s, "250-PIPELINING");
-	smtp_reply(s, "250-SIZE %llu", (unsigned long long)s->cfg->max_message_size);
+	smtp_reply(s, "250-SIZE %llu", (unsigned long long)s->policy->size_limit(s));
 	smtp_reply(s, "250-8BITMIME");
 	smtp_reply(s, "250-SMTPUTF8");
 	smtp_reply(s, "250-ENHANCEDSTATUSCODES");
+	s->policy->ehlo_keywords(s);
 	if (!conn_is_tls(s->conn) && server_tls_ctx(s->server->srv) != NULL)
 		smtp_reply(s, "250-STARTTLS");
 	smtp_reply(s, "250 CHUNKING");
@@ -115,7 +118,7 @@ static enum smtp_flow cmd_help(struct smtp_session *s, struct slice args)
 
 static enum smtp_flow cmd_auth(struct smtp_session *s, struct slice args)
 {
-	return refuse(s, "503 5.5.1 Error: authentication is not enabled on this port; use the submission port");
+	return s->policy->auth(s, args);
 }
 
 static enum smtp_flow cmd_starttls(struct smtp_session *s, struct slice args)
@@ -145,10 +148,14 @@ static enum smtp_flow cmd_mail(struct smtp_session *s, struct slice args)
 {
 	const char *reply;
 
+	uint64_t limit = s->policy->size_limit(s);
+
 	if (s->state == SMTP_STATE_HELO)
 		return refuse(s, "503 5.5.1 Error: send HELO/EHLO first");
 	if (in_transaction(s))
 		return refuse(s, "503 5.5.1 Error: nested MAIL command");
+	if ((reply = s->policy->mail_refusal(s)) != NULL)
+		return refuse(s, reply);
 	if (smtp_parse_mail(args, &s->from, &s->mail_params, &reply) < 0) {
 		smtp_transaction_reset(s);
 		return refuse(s, reply);
@@ -157,21 +164,24 @@ static enum smtp_flow cmd_mail(struct smtp_session *s, struct slice args)
 		smtp_transaction_reset(s);
 		return refuse(s, "555 5.5.4 BODY=BINARYMIME is not supported here");
 	}
-	if (s->mail_params.has_size && s->mail_params.size > s->cfg->max_message_size) {
-		smtp_reply(s, "552 5.3.4 Message size exceeds the limit of %llu bytes",
-			   (unsigned long long)s->cfg->max_message_size);
+	if (s->mail_params.has_size && s->mail_params.size > limit) {
+		smtp_reply(s, "552 5.3.4 Message size exceeds the limit of %llu bytes", (unsigned long long)limit);
 		smtp_transaction_reset(s);
 		return SMTP_FLOW_CONTINUE;
 	}
-	smtp_set_state(s, SMTP_STATE_MAIL);
-	smtp_reply(s, "250 2.1.0 Ok");
-	return SMTP_FLOW_CONTINUE;
+	return s->policy->mail(s);
+}
+
+void smtp_cmd_rcpt_accepted(struct smtp_session *s)
+{
+	if (s->rcpt_accepted++ == 0)
+		snprintf(s->first_rcpt, sizeof(s->first_rcpt), "%s", s->rcpt_asked.address);
+	smtp_set_state(s, SMTP_STATE_RCPT);
 }
 
 static void remember_rcpt(struct smtp_session *s, const struct store_rcpt *r)
 {
-	if (s->rcpt_accepted++ == 0)
-		snprintf(s->first_rcpt, sizeof(s->first_rcpt), "%s", s->rcpt_asked.address);
+	smtp_cmd_rcpt_accepted(s);
 	/* One copy per mailbox, however many of its addresses (or the catchall) were named. */
 	for (size_t i = 0; i < s->rcpt_count; i++)
 		if (s->rcpt_ids[i] == r->address_id)
@@ -183,14 +193,13 @@ static void remember_rcpt(struct smtp_session *s, const struct store_rcpt *r)
 	s->rcpt_ids[s->rcpt_count++] = r->address_id;
 }
 
-static void reply_rcpt(struct smtp_session *s, const struct store_rcpt *r)
+void smtp_cmd_rcpt_reply(struct smtp_session *s, const struct store_rcpt *r)
 {
 	const char *addr = s->rcpt_asked.address;
 
 	switch (r->status) {
 	case RCPT_OK:
 		remember_rcpt(s, r);
-		smtp_set_state(s, SMTP_STATE_RCPT);
 		smtp_reply(s, "250 2.1.5 Ok");
 		return;
 	case RCPT_NO_SUCH_USER:
@@ -222,14 +231,9 @@ static void on_rcpt_resolved(const struct store_rcpt *r, const char *errstr, voi
 		log_error("smtp session=%s event=lookup-failed error=\"%s\"", s->id, errstr ? errstr : "unknown");
 		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure, try again later", s->rcpt_asked.address);
 	} else {
-		reply_rcpt(s, r);
+		smtp_cmd_rcpt_reply(s, r);
 	}
-	if (s->closing) {
-		smtp_close(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
-		return;
-	}
-	smtp_update_reading(s);
-	smtp_process_input(s);
+	smtp_resume(s);
 }
 
 static enum smtp_flow cmd_rcpt(struct smtp_session *s, struct slice args)
@@ -243,18 +247,10 @@ static enum smtp_flow cmd_rcpt(struct smtp_session *s, struct slice args)
 		return refuse(s, "503 5.5.1 Error: RCPT is not allowed after BDAT");
 	if (smtp_parse_rcpt(args, s->mail_params.smtputf8, &s->rcpt_asked, &params, &reply) < 0)
 		return refuse(s, reply);
-	if (s->rcpt_accepted >= s->cfg->max_recipients) {
-		smtp_reply(s, "452 4.5.3 Too many recipients: at most %u per message", s->cfg->max_recipients);
-		return SMTP_FLOW_CONTINUE;
-	}
 	/* RFC 5321 4.5.1: <postmaster> without a domain means ours. */
 	if (s->rcpt_asked.domain[0] == '\0')
 		snprintf(s->rcpt_asked.domain, sizeof(s->rcpt_asked.domain), "%s", s->cfg->hostname);
-	s->pending = store_async_rcpt_resolve(s->server->store, s->rcpt_asked.local, s->rcpt_asked.domain,
-					      s->mail_params.has_size ? s->mail_params.size : 0,
-					      s->cfg->plans, on_rcpt_resolved, s);
-	smtp_update_reading(s);
-	return SMTP_FLOW_CONTINUE;
+	return s->policy->rcpt(s, &params);
 }
 
 static const char *data_sequence_error(const struct smtp_session *s)
@@ -332,6 +328,92 @@ enum smtp_flow smtp_cmd_bdat_chunk_done(struct smtp_session *s)
 	smtp_reply(s, "250 2.0.0 %llu octets received", (unsigned long long)s->bdat_chunk_size);
 	return SMTP_FLOW_CONTINUE;
 }
+
+/* ---- the MX policy ------------------------------------------------------------------ */
+
+static void mx_ehlo_keywords(struct smtp_session *s)
+{
+}
+
+static uint64_t mx_size_limit(const struct smtp_session *s)
+{
+	return s->cfg->max_message_size;
+}
+
+static enum smtp_flow mx_auth(struct smtp_session *s, struct slice args)
+{
+	return refuse(s, "503 5.5.1 Error: authentication is not enabled on this port; use the submission port");
+}
+
+static const char *mx_mail_refusal(const struct smtp_session *s)
+{
+	return NULL;
+}
+
+static enum smtp_flow mx_mail(struct smtp_session *s)
+{
+	smtp_set_state(s, SMTP_STATE_MAIL);
+	smtp_reply(s, "250 2.1.0 Ok");
+	return SMTP_FLOW_CONTINUE;
+}
+
+static enum smtp_flow mx_rcpt(struct smtp_session *s, const struct smtp_rcpt_params *params)
+{
+	if (s->rcpt_accepted >= s->cfg->max_recipients) {
+		smtp_reply(s, "452 4.5.3 Too many recipients: at most %u per message", s->cfg->max_recipients);
+		return SMTP_FLOW_CONTINUE;
+	}
+	s->pending = store_async_rcpt_resolve(s->server->store, s->rcpt_asked.local, s->rcpt_asked.domain,
+					      s->mail_params.has_size ? s->mail_params.size : 0,
+					      s->cfg->plans, on_rcpt_resolved, s);
+	smtp_update_reading(s);
+	return SMTP_FLOW_CONTINUE;
+}
+
+static void mx_text(struct smtp_session *s, const char *p, size_t len)
+{
+	smtp_spool_put(s, p, len);
+}
+
+static void mx_delivered(int result, const char *errstr, void *arg)
+{
+	struct smtp_session *s = arg;
+
+	s->pending = NULL;
+	if (result == 0)
+		log_info("smtp session=%s event=stored id=%s from=<%s> mailboxes=%zu size=%llu", s->id,
+			 s->message_id, s->from.null_path ? "" : s->from.address, s->rcpt_count,
+			 (unsigned long long)s->body_bytes);
+	smtp_committed(s, result, errstr, "stored");
+}
+
+static enum smtp_flow mx_commit(struct smtp_session *s)
+{
+	struct spool *body = s->spool;
+
+	s->spool = NULL;
+	s->pending = store_async_deliver(s->server->store, body, s->rcpt_ids, s->rcpt_count, (int64_t)time(NULL),
+					 mx_delivered, s);
+	smtp_update_reading(s);
+	return SMTP_FLOW_CONTINUE;
+}
+
+static void mx_reset(struct smtp_session *s)
+{
+}
+
+const struct smtp_policy smtp_policy_mx = {
+	.name = "mx",
+	.ehlo_keywords = mx_ehlo_keywords,
+	.size_limit = mx_size_limit,
+	.auth = mx_auth,
+	.mail_refusal = mx_mail_refusal,
+	.mail = mx_mail,
+	.rcpt = mx_rcpt,
+	.text = mx_text,
+	.commit = mx_commit,
+	.reset = mx_reset,
+};
 
 /* ---- dispatch ---------------------------------------------------------------------- */
 

@@ -2,23 +2,30 @@
  * smtp_server: the SMTP protocol server (RFC 5321) on the network core.
  *
  * One smtp_server serves every `listen smtp` socket (the MX role: mail for
- * hosted domains only, never relayed). It owns its sessions; each session
- * is a state machine in smtp_session.c.
+ * hosted domains only, never relayed) and every `listen submission` /
+ * `listen submissions` socket (RFC 6409: authenticated clients sending
+ * mail, within their plan's limits). It owns its sessions; each session is
+ * one state machine (smtp_session.c) with the policy of its listener.
  */
 #ifndef HERMOD_SMTP_SMTP_SERVER_H
 #define HERMOD_SMTP_SMTP_SERVER_H
 
 #include <stddef.h>
 
+#include "auth/auth.h"
 #include "config/config.h"
 #include "net/server.h"
 #include "store/store_async.h"
 
 struct smtp_server;
 
-/* Registers itself as the LISTEN_SMTP handler of srv. cfg must outlive every session started with it. */
+/*
+ * Registers itself as the LISTEN_SMTP, LISTEN_SUBMISSION and
+ * LISTEN_SUBMISSIONS handler of srv. auth checks submission logins and
+ * must outlive the server. cfg must outlive every session started with it.
+ */
 struct smtp_server *smtp_server_new(struct event_base *base, struct server *srv, struct store_async *store,
-				    const struct config *cfg);
+				    struct auth_service *auth, const struct config *cfg);
 /* Sessions started from now on use cfg (reload); running ones keep theirs. */
 void smtp_server_set_config(struct smtp_server *ss, const struct config *cfg);
 /*

@@ -4,10 +4,13 @@
  * A session is a state machine (enum smtp_state, one transition function)
  * fed by its connection's input. Command lines go to smtp_cmd.c; message
  * text (DATA, BDAT) is streamed through the smtp_data filter into a spool
- * with bounded memory, then handed to the store. Two steps are asynchronous
- * (a recipient lookup and making a message durable): while one is pending
- * the session stops reading, so pipelined commands wait in the input buffer
- * and are answered in order.
+ * with bounded memory, then handed to the store. Some steps are
+ * asynchronous (a recipient lookup, a login, a permission check, making a
+ * message durable): while one is pending the session stops reading, so
+ * pipelined commands wait in the input buffer and are answered in order.
+ *
+ * What differs between the MX port and submission is the policy
+ * (struct smtp_policy), chosen per listener when the client connects.
  *
  * DIAGNOSTICS: every failure a client causes gets a reply that names it,
  * and at worst the end of its own session; nothing here exits the process.
@@ -33,11 +36,19 @@ static const char *const state_names[] = {
 	[SMTP_STATE_MAIL] = "mail",	  [SMTP_STATE_RCPT] = "rcpt",
 	[SMTP_STATE_DATA] = "data",	  [SMTP_STATE_BDAT_CHUNK] = "bdat-chunk",
 	[SMTP_STATE_BDAT] = "bdat",	  [SMTP_STATE_TLS] = "tls",
-	[SMTP_STATE_COMMIT] = "commit",
+	[SMTP_STATE_COMMIT] = "commit",	  [SMTP_STATE_SASL] = "sasl",
 };
+
+/* Message text handed to the policy per call: bounds what submission holds during a check. */
+#define SMTP_FEED_MAX (64 * 1024)
 
 static void session_free(struct smtp_session *s);
 static void on_conn_event(struct conn *c, enum conn_event ev, void *arg);
+
+bool smtp_busy(const struct smtp_session *s)
+{
+	return s->pending != NULL || s->auth_req != NULL;
+}
 
 void smtp_set_state(struct smtp_session *s, enum smtp_state state)
 {
@@ -85,6 +96,12 @@ enum smtp_flow smtp_count_error(struct smtp_session *s)
 
 void smtp_transaction_reset(struct smtp_session *s)
 {
+	if (s->pending != NULL) {
+		/* a check for a message being refused: its answer no longer matters */
+		store_req_cancel(s->pending);
+		s->pending = NULL;
+	}
+	s->policy->reset(s);
 	memset(&s->from, 0, sizeof(s->from));
 	memset(&s->mail_params, 0, sizeof(s->mail_params));
 	s->rcpt_accepted = 0;
@@ -107,7 +124,7 @@ void smtp_transaction_reset(struct smtp_session *s)
 /* Reading stops while a step is pending or the client is not reading our replies. */
 void smtp_update_reading(struct smtp_session *s)
 {
-	if (s->pending != NULL || s->output_blocked || s->state == SMTP_STATE_TLS)
+	if (smtp_busy(s) || s->output_blocked || s->state == SMTP_STATE_TLS)
 		conn_pause_read(s->conn);
 	else
 		conn_resume_read(s->conn);
@@ -140,7 +157,7 @@ static void format_date(char *buf, size_t size, time_t t)
 	strftime(buf, size, "%a, %d %b %Y %H:%M:%S +0000", &tm);
 }
 
-static void spool_put(struct smtp_session *s, const char *p, size_t len)
+void smtp_spool_put(struct smtp_session *s, const char *p, size_t len)
 {
 	const char *err;
 
@@ -154,13 +171,18 @@ static void spool_put(struct smtp_session *s, const char *p, size_t len)
 
 /*
  * RFC 5321 4.4: the trace header. "with" follows RFC 3848 (ESMTP, ESMTPS
- * when TLS is active); "for" names the recipient only when there is one, so
- * that a message stored once for several mailboxes does not reveal the
- * others.
+ * when TLS is active, ESMTPA / ESMTPSA after AUTH); "for" names the
+ * recipient only when there is one, so that a message stored once for
+ * several mailboxes does not reveal the others. Like Postfix with
+ * smtpd_sasl_authenticated_header=no, nothing says who logged in.
+ * Return-Path is the final delivery's (RFC 5321 4.4): it is written only
+ * when every recipient is local, since a message relayed on must not
+ * carry one.
  */
 static void write_trace_headers(struct smtp_session *s)
 {
 	char date[64], hdr[2048], tls_part[160] = "", for_part[SMTP_PATH_MAX + 16] = "";
+	char return_path[SMTP_PATH_MAX + 32] = "";
 	const char *tls = conn_tls_description(s->conn);
 	int n;
 
@@ -168,17 +190,20 @@ static void write_trace_headers(struct smtp_session *s)
 		snprintf(tls_part, sizeof(tls_part), "\r\n\t(%s)", tls);
 	if (s->rcpt_accepted == 1)
 		snprintf(for_part, sizeof(for_part), "\r\n\tfor <%s>", s->first_rcpt);
+	if (s->sub.remote_count == 0)
+		snprintf(return_path, sizeof(return_path), "Return-Path: <%s>\r\n",
+			 s->from.null_path ? "" : s->from.address);
 	format_date(date, sizeof(date), time(NULL));
 	n = snprintf(hdr, sizeof(hdr),
-		     "Return-Path: <%s>\r\n"
+		     "%s"
 		     "Received: from %s ([%s])\r\n"
-		     "\tby %s (hermod) with %s%s id %s%s%s;\r\n"
+		     "\tby %s (hermod) with %s%s%s id %s%s%s;\r\n"
 		     "\t%s\r\n",
-		     s->from.null_path ? "" : s->from.address, s->helo[0] ? s->helo : "unknown",
-		     conn_peer_ip(s->conn), s->cfg->hostname, s->esmtp ? "ESMTP" : "SMTP", tls ? "S" : "",
-		     s->message_id, tls_part, for_part, date);
+		     return_path, s->helo[0] ? s->helo : "unknown", conn_peer_ip(s->conn), s->cfg->hostname,
+		     s->esmtp ? "ESMTP" : "SMTP", tls ? "S" : "", s->authenticated ? "A" : "", s->message_id,
+		     tls_part, for_part, date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
-		spool_put(s, hdr, (size_t)n);
+		smtp_spool_put(s, hdr, (size_t)n);
 }
 
 static void new_message_id(struct smtp_session *s)
@@ -207,26 +232,30 @@ static void on_text(const char *p, size_t len, void *arg)
 	if (s->too_big)
 		return;
 	s->body_bytes += len;
-	if (s->body_bytes > s->cfg->max_message_size) {
+	if (s->body_bytes > s->policy->size_limit(s)) {
 		/* Keep reading to the end of the message, but store nothing more. */
 		s->too_big = true;
 		spool_free(s->spool);
 		s->spool = NULL;
 		return;
 	}
-	spool_put(s, p, len);
+	s->policy->text(s, p, len);
 }
 
-static void on_delivered(int result, const char *errstr, void *arg)
+void smtp_resume(struct smtp_session *s)
 {
-	struct smtp_session *s = arg;
+	if (s->closing) {
+		smtp_close(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
+		return;
+	}
+	smtp_update_reading(s);
+	smtp_process_input(s);
+}
 
-	s->pending = NULL;
+void smtp_committed(struct smtp_session *s, int result, const char *errstr, const char *what)
+{
 	if (result == 0) {
-		log_info("smtp session=%s event=stored id=%s from=<%s> mailboxes=%zu size=%llu", s->id,
-			 s->message_id, s->from.null_path ? "" : s->from.address, s->rcpt_count,
-			 (unsigned long long)s->body_bytes);
-		smtp_reply(s, "250 2.0.0 Ok: stored as %s", s->message_id);
+		smtp_reply(s, "250 2.0.0 Ok: %s as %s", what, s->message_id);
 		s->messages++;
 	} else {
 		log_error("smtp session=%s event=store-failed id=%s error=\"%s\"", s->id, s->message_id,
@@ -235,48 +264,43 @@ static void on_delivered(int result, const char *errstr, void *arg)
 	}
 	smtp_transaction_reset(s);
 	smtp_set_state(s, SMTP_STATE_READY);
-	if (s->closing) {
-		smtp_close(s, "421 4.3.2 %s Service shutting down, try again later", s->cfg->hostname);
-		return;
-	}
+	if (!s->closing)
+		smtp_arm_command_timer(s, s->cfg->command_timeout_s);
+	smtp_resume(s);
+}
+
+void smtp_message_refused(struct smtp_session *s, const char *reason, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_info("smtp session=%s event=refused id=%s reason=%s", s->id, s->message_id, reason);
+	smtp_reply(s, "%s", line);
+	smtp_transaction_reset(s);
+	smtp_set_state(s, SMTP_STATE_READY);
 	smtp_arm_command_timer(s, s->cfg->command_timeout_s);
-	smtp_update_reading(s);
-	smtp_process_input(s);
 }
 
 enum smtp_flow smtp_message_end(struct smtp_session *s)
 {
-	const char *refusal = NULL;
-
 	smtp_data_finish(&s->filter, on_text, s);
 	if (s->filter.smuggling)
-		refusal = "550 5.5.2 Message refused: bare <LF> or <CR> around a lone \".\" line (SMTP smuggling)";
+		smtp_message_refused(s, "smuggling", "550 5.5.2 Message refused: bare <LF> or <CR> around a lone "
+						      "\".\" line (SMTP smuggling)");
 	else if (s->too_big)
-		refusal = NULL; /* formatted below with the limit */
+		smtp_message_refused(s, "too-big", "552 5.3.4 Message too big: the limit is %llu bytes",
+				     (unsigned long long)s->policy->size_limit(s));
 	else if (s->spool_failed)
-		refusal = "451 4.3.0 Message not stored: a local storage error occurred, try again later";
-
-	if (refusal != NULL || s->too_big) {
-		log_info("smtp session=%s event=refused id=%s reason=%s", s->id, s->message_id,
-			 s->filter.smuggling ? "smuggling" : s->too_big ? "too-big" : "spool-error");
-		if (s->too_big)
-			smtp_reply(s, "552 5.3.4 Message too big: the limit is %llu bytes",
-				   (unsigned long long)s->cfg->max_message_size);
-		else
-			smtp_reply(s, "%s", refusal);
-		smtp_transaction_reset(s);
-		smtp_set_state(s, SMTP_STATE_READY);
-		smtp_arm_command_timer(s, s->cfg->command_timeout_s);
-		return SMTP_FLOW_CONTINUE;
+		smtp_message_refused(s, "spool-error", "451 4.3.0 Message not stored: a local storage error "
+							"occurred, try again later");
+	else {
+		smtp_set_state(s, SMTP_STATE_COMMIT);
+		evtimer_del(s->command_timer);
+		return s->policy->commit(s);
 	}
-
-	smtp_set_state(s, SMTP_STATE_COMMIT);
-	evtimer_del(s->command_timer);
-	struct spool *body = s->spool;
-	s->spool = NULL;
-	s->pending = store_async_deliver(s->server->store, body, s->rcpt_ids, s->rcpt_count, (int64_t)time(NULL),
-					 on_delivered, s);
-	smtp_update_reading(s);
 	return SMTP_FLOW_CONTINUE;
 }
 
@@ -286,12 +310,20 @@ static bool read_data(struct smtp_session *s, enum smtp_flow *flow)
 	struct evbuffer *in = conn_input(s->conn);
 	struct evbuffer_iovec v;
 
-	while (evbuffer_get_length(in) > 0) {
+	/* The end arrived while the policy was checking the header (submission). */
+	if (s->filter.ended) {
+		*flow = smtp_message_end(s);
+		return true;
+	}
+	while (evbuffer_get_length(in) > 0 && !smtp_busy(s)) {
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
-		size_t used = smtp_data_feed(&s->filter, v.iov_base, v.iov_len, on_text, s);
+		size_t len = v.iov_len < SMTP_FEED_MAX ? v.iov_len : SMTP_FEED_MAX;
+		size_t used = smtp_data_feed(&s->filter, v.iov_base, len, on_text, s);
 		evbuffer_drain(in, used);
 		if (s->filter.ended) {
+			if (smtp_busy(s))
+				return false; /* ended during the check: finished when it answers */
 			*flow = smtp_message_end(s);
 			return true;
 		}
@@ -306,16 +338,18 @@ static bool read_chunk(struct smtp_session *s, enum smtp_flow *flow)
 	struct evbuffer *in = conn_input(s->conn);
 	struct evbuffer_iovec v;
 
-	while (s->bdat_remaining > 0 && evbuffer_get_length(in) > 0) {
+	while (s->bdat_remaining > 0 && evbuffer_get_length(in) > 0 && !smtp_busy(s)) {
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
-		size_t len = v.iov_len < s->bdat_remaining ? v.iov_len : (size_t)s->bdat_remaining;
+		size_t len = v.iov_len < SMTP_FEED_MAX ? v.iov_len : SMTP_FEED_MAX;
+		if (len > s->bdat_remaining)
+			len = (size_t)s->bdat_remaining;
 		if (s->bdat_refusal == NULL)
 			smtp_data_feed(&s->filter, v.iov_base, len, on_text, s);
 		evbuffer_drain(in, len);
 		s->bdat_remaining -= len;
 	}
-	if (s->bdat_remaining > 0) {
+	if (s->bdat_remaining > 0 || smtp_busy(s)) {
 		smtp_arm_command_timer(s, s->cfg->data_timeout_s);
 		return false;
 	}
@@ -343,6 +377,8 @@ static enum smtp_flow read_command(struct smtp_session *s, bool *need_more)
 		*need_more = true;
 		return SMTP_FLOW_CONTINUE;
 	case CONN_READ_TOO_LONG:
+		if (s->state == SMTP_STATE_SASL)
+			smtp_set_state(s, SMTP_STATE_READY); /* the exchange is over */
 		smtp_reply(s, "500 5.5.2 Error: line too long (the limit is %zu bytes)", s->cfg->command_line_max);
 		return smtp_count_error(s);
 	case CONN_READ_LINE:
@@ -351,9 +387,15 @@ static enum smtp_flow read_command(struct smtp_session *s, bool *need_more)
 	smtp_arm_command_timer(s, s->cfg->command_timeout_s);
 	if (line.bare_lf) {
 		/* A bare LF is how SMTP smuggling starts: commands end in CRLF only. */
+		if (s->state == SMTP_STATE_SASL) {
+			sodium_memzero(line.p, line.len); /* it may hold a password */
+			smtp_set_state(s, SMTP_STATE_READY);
+		}
 		smtp_reply(s, "500 5.5.2 Error: bare <LF> received in a command");
 		return smtp_count_error(s);
 	}
+	if (s->state == SMTP_STATE_SASL)
+		return smtp_submit_sasl_response(s, &line);
 	return smtp_cmd_dispatch(s, &line);
 }
 
@@ -362,7 +404,7 @@ void smtp_process_input(struct smtp_session *s)
 	enum smtp_flow flow = SMTP_FLOW_CONTINUE;
 	bool need_more = false;
 
-	while (!need_more && s->pending == NULL && !s->output_blocked) {
+	while (!need_more && !smtp_busy(s) && !s->output_blocked) {
 		switch (s->state) {
 		case SMTP_STATE_TLS:
 		case SMTP_STATE_COMMIT:
@@ -401,6 +443,7 @@ static void on_conn_event(struct conn *c, enum conn_event ev, void *arg)
 		s->esmtp = false;
 		s->helo[0] = '\0';
 		smtp_transaction_reset(s);
+		smtp_submit_forget_auth(s);
 		smtp_set_state(s, SMTP_STATE_HELO);
 		smtp_update_reading(s);
 		smtp_process_input(s);
@@ -425,6 +468,8 @@ static void session_free(struct smtp_session *s)
 
 	if (s->pending != NULL)
 		store_req_cancel(s->pending);
+	s->pending = NULL;
+	smtp_submit_forget_auth(s); /* cancels a login in flight */
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -452,6 +497,7 @@ static void on_accept(struct server *srv, struct conn *c, const struct listen_cf
 
 	s->server = ss;
 	s->cfg = ss->cfg;
+	s->policy = lc->service == LISTEN_SMTP ? &smtp_policy_mx : &smtp_policy_submission;
 	s->conn = c;
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2hex(s->id, sizeof(s->id), raw, sizeof(raw));
@@ -463,8 +509,8 @@ static void on_accept(struct server *srv, struct conn *c, const struct listen_cf
 	ss->sessions = s;
 	ss->session_count++;
 
-	log_info("smtp session=%s event=connect ip=%s port=%u tls=%s", s->id, conn_peer_ip(c), lc->port,
-		 conn_is_tls(c) ? "yes" : "no");
+	log_info("smtp session=%s event=connect ip=%s port=%u tls=%s policy=%s", s->id, conn_peer_ip(c), lc->port,
+		 conn_is_tls(c) ? "yes" : "no", s->policy->name);
 	evtimer_add(s->session_timer, &session_tv);
 	smtp_arm_command_timer(s, s->cfg->command_timeout_s);
 	smtp_set_state(s, SMTP_STATE_HELO);
@@ -491,7 +537,7 @@ static void on_refuse(int fd, enum server_refusal why, unsigned limit, const cha
 }
 
 struct smtp_server *smtp_server_new(struct event_base *base, struct server *srv, struct store_async *store,
-				    const struct config *cfg)
+				    struct auth_service *auth, const struct config *cfg)
 {
 	struct smtp_server *ss = xcalloc(1, sizeof(*ss));
 	struct server_handler h = { .accept = on_accept, .refuse = on_refuse, .arg = ss };
@@ -499,8 +545,11 @@ struct smtp_server *smtp_server_new(struct event_base *base, struct server *srv,
 	ss->base = base;
 	ss->srv = srv;
 	ss->store = store;
+	ss->auth = auth;
 	ss->cfg = cfg;
 	server_set_handler(srv, LISTEN_SMTP, &h);
+	server_set_handler(srv, LISTEN_SUBMISSION, &h);
+	server_set_handler(srv, LISTEN_SUBMISSIONS, &h);
 	return ss;
 }
 
@@ -516,7 +565,7 @@ void smtp_server_shutdown(struct smtp_server *ss)
 	ss->shutting_down = true;
 	for (s = ss->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->pending != NULL) {
+		if (smtp_busy(s)) {
 			s->closing = true; /* answered first, then closed */
 			continue;
 		}

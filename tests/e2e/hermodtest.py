@@ -90,6 +90,9 @@ class Instance:
         self.imaps_port = free_port()
         self.pop3_port = free_port()
         self.pop3s_port = free_port()
+        # submission listeners (issue 4): STARTTLS and implicit TLS
+        self.submission_port = free_port()
+        self.submissions_port = free_port()
         self.proc = None
         self.logf = None
         self.expected_exit = False
@@ -111,6 +114,8 @@ class Instance:
             f"listen imaps 127.0.0.1:{self.imaps_port}",
             f"listen pop3 127.0.0.1:{self.pop3_port}",
             f"listen pop3s 127.0.0.1:{self.pop3s_port}",
+            f"listen submission 127.0.0.1:{self.submission_port}",
+            f"listen submissions 127.0.0.1:{self.submissions_port}",
             "plaintext_auth loopback",
         ]
         if self.limits:
@@ -292,6 +297,20 @@ class Instance:
         import poplib
         return poplib.POP3_SSL("127.0.0.1", self.pop3s_port, context=insecure_tls(),
                                timeout=timeout)
+
+    def submission(self, timeout=10):
+        """smtplib to the submission port (STARTTLS offered; call .starttls() yourself)."""
+        import smtplib
+        return smtplib.SMTP("127.0.0.1", self.submission_port, timeout=timeout)
+
+    def submissions(self, timeout=10):
+        """smtplib over implicit TLS to the submissions port (certificate not verified)."""
+        import smtplib
+        return smtplib.SMTP_SSL("127.0.0.1", self.submissions_port, context=insecure_tls(),
+                                timeout=timeout)
+
+    def raw_submission(self, timeout=10):
+        return RawSMTP("127.0.0.1", self.submission_port, timeout=timeout)
 
     def deliver(self, to, data, sender="sender@remote.test"):
         """One message over SMTP (durable when this returns)."""
