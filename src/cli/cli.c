@@ -40,6 +40,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "domain", "list", 0, 0, "", cli_domain_list, "domain list" },
 	{ "domain", "plan", 2, 2, "", cli_domain_plan, "domain plan NAME free|starter|pro" },
 	{ "domain", "dns", 1, 1, "", cli_domain_dns, "domain dns NAME" },
+	{ "domain", "dkim", 1, 1, "rotate", cli_domain_dkim, "domain dkim NAME [--rotate]   (creates the DKIM key, or replaces it)" },
 	{ "domain", "remove", 1, 1, "yes", cli_domain_remove, "domain remove NAME --yes" },
 	{ "address", "add", 1, 1, "kind= password-stdin target= quota=", cli_address_add,
 	  "address add ADDR [--kind mailbox|catchall|noreply|alias] [--password-stdin] [--target ADDR]... "
@@ -53,6 +54,12 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "access", "revoke", 2, 2, "", cli_access_revoke, "access revoke LOGIN ADDR" },
 	{ "folder", "list", 1, 1, "", cli_folder_list, "folder list ADDR" },
 	{ "export", NULL, 1, 2, "", cli_export, "export ADDR [FOLDER]          (mboxrd on stdout; default INBOX)" },
+	{ "queue", "list", 0, 0, "", cli_queue_list, "queue list" },
+	{ "queue", "show", 1, 1, "", cli_queue_show, "queue show ID" },
+	{ "queue", "retry", 0, 1, "all", cli_queue_retry, "queue retry ID|--all" },
+	{ "queue", "hold", 1, 1, "", cli_queue_hold, "queue hold ID" },
+	{ "queue", "release", 1, 1, "", cli_queue_release, "queue release ID" },
+	{ "queue", "remove", 1, 1, "yes", cli_queue_remove, "queue remove ID --yes        (no notice is sent)" },
 };
 #define CLI_CMD_COUNT (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 

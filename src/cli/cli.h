@@ -90,9 +90,10 @@ typedef int cli_handler(struct cli *c, const struct cli_args *a);
 cli_handler cli_init, cli_serve, cli_config_check, cli_config_dump;
 cli_handler cli_org_add, cli_org_remove, cli_org_list;
 cli_handler cli_account_add, cli_account_passwd, cli_account_list, cli_account_remove;
-cli_handler cli_domain_add, cli_domain_list, cli_domain_plan, cli_domain_dns, cli_domain_remove;
+cli_handler cli_domain_add, cli_domain_list, cli_domain_plan, cli_domain_dns, cli_domain_dkim, cli_domain_remove;
 cli_handler cli_address_add, cli_address_list, cli_address_passwd, cli_address_quota, cli_address_remove;
 cli_handler cli_access_grant, cli_access_revoke;
 cli_handler cli_folder_list, cli_export;
+cli_handler cli_queue_list, cli_queue_show, cli_queue_retry, cli_queue_hold, cli_queue_release, cli_queue_remove;
 
 #endif

@@ -1,10 +1,25 @@
 /*
- * cli_domain: hosted domains (`hermod domain add|list|plan|dns|remove`).
+ * cli_domain: hosted domains (`hermod domain add|list|plan|dns|dkim|remove`).
+ *
+ * Every domain gets a DKIM key when it is added: RSA-2048 (Gmail and others
+ * do not verify Ed25519 signatures yet) under the selector "hermod". The
+ * key lives in the store; `domain dns` prints the public half as the TXT
+ * record to publish.
  */
 #include "cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "lib/buf.h"
+#include "outbound/dkim.h"
+#include "store/store_queue.h"
+
+#define DKIM_SELECTOR "hermod"
+#define DKIM_SELECTOR_MAX 64
+/* RFC 1035 3.3: a TXT record is a list of character-strings of at most 255 bytes */
+#define TXT_STRING_MAX 255
 
 /* Validates and lower-cases a domain name. 0 or -1 (error printed). */
 static int parse_domain(const char *text, char domain_r[MAIL_DOMAIN_MAX + 1])
@@ -38,6 +53,23 @@ static int domain_lookup(struct cli *c, const char *domain, struct store_domain 
 	return r;
 }
 
+/* A new RSA-2048 key for domain, stored under DKIM_SELECTOR. 0 or -1 (error printed). */
+static int dkim_create(struct cli *c, const char *domain)
+{
+	struct dkim_keypair kp = { 0 };
+	const char *errstr = NULL;
+	int rc = -1;
+
+	if (dkim_keygen(DKIM_ALG_RSA_SHA256, DKIM_RSA_BITS, &kp, &errstr) < 0)
+		cli_error("cannot create a DKIM key for %s: %s", domain, errstr);
+	else if (store_domain_dkim_set(c->store, domain, DKIM_SELECTOR, kp.private_pem, &errstr) < 0)
+		cli_error("cannot store the DKIM key of %s: %s", domain, errstr);
+	else
+		rc = 0;
+	dkim_keypair_clear(&kp);
+	return rc;
+}
+
 int cli_domain_add(struct cli *c, const struct cli_args *a)
 {
 	char domain[MAIL_DOMAIN_MAX + 1];
@@ -52,6 +84,12 @@ int cli_domain_add(struct cli *c, const struct cli_args *a)
 		return cli_error("%s", errstr);
 	printf("added domain %s (plan %s, organisation %s)\n", domain, config_plan_name(plan),
 	       org != NULL ? org : "default");
+	if (dkim_create(c, domain) < 0) {
+		fprintf(stderr, "hermod: the domain was added without a DKIM key: run `hermod domain dkim %s`\n",
+			domain);
+		return CLI_ERROR;
+	}
+	printf("created its DKIM key (RSA-%d, selector %s)\n", DKIM_RSA_BITS, DKIM_SELECTOR);
 	printf("publish its DNS records: hermod domain dns %s\n", domain);
 	return CLI_OK;
 }
@@ -121,7 +159,68 @@ static void print_dns(const char *d, const char *host)
 	printf("_submissions._tcp\t3600\tIN\tSRV\t0 1 465 %s.\n", host);
 	printf("; RFC 6186 / RFC 8314: POP3 over TLS on port 995\n");
 	printf("_pop3s._tcp\t\t3600\tIN\tSRV\t0 1 995 %s.\n", host);
-	printf("; DKIM: the selector's TXT record will be printed here once hermod signs outgoing mail\n");
+}
+
+/* text as TXT character-strings of at most TXT_STRING_MAX bytes (its bytes need no escaping). */
+static void print_txt_strings(const char *text, size_t len)
+{
+	for (size_t off = 0; off < len; off += TXT_STRING_MAX) {
+		size_t n = len - off < TXT_STRING_MAX ? len - off : TXT_STRING_MAX;
+
+		printf("%s\"%.*s\"", off > 0 ? " " : "", (int)n, text + off);
+	}
+}
+
+/* The record text "v=DKIM1; k=rsa; p=..." for a stored private key. 0 or -1 (error printed). */
+static int dkim_record(const char *domain, const char *pem, struct buf *rec)
+{
+	struct dkim_key *key = NULL;
+	struct buf pub;
+	const char *errstr = NULL;
+	int rc = -1;
+
+	buf_init(&pub, 0);
+	if (dkim_key_load_pem(slice_cstr(pem), &key, &errstr) < 0)
+		cli_error("the stored DKIM key of %s is unusable: %s", domain, errstr);
+	else if (dkim_key_public_b64(key, &pub, &errstr) < 0 || buf_append(&pub, "", 1) < 0)
+		cli_error("cannot derive the DKIM public key of %s: %s", domain, errstr != NULL ? errstr : "?");
+	else if (dkim_dns_record(dkim_key_algorithm(key), pub.data, rec) < 0)
+		cli_error("cannot format the DKIM record of %s", domain);
+	else
+		rc = 0;
+	dkim_key_destroy(&key);
+	buf_free(&pub);
+	return rc;
+}
+
+/* The DKIM TXT record (absolute name), or a note saying how to create the key. 0 or -1. */
+static int print_dkim(struct cli *c, const char *domain)
+{
+	char selector[DKIM_SELECTOR_MAX];
+	char *pem = NULL;
+	const char *errstr = NULL;
+	struct buf rec;
+	int r = store_domain_dkim_get(c->store, domain, selector, sizeof(selector), &pem, &errstr);
+
+	if (r < 0) {
+		cli_error("%s", errstr);
+		return -1;
+	}
+	if (r == 0) {
+		printf("; DKIM: %s has no key yet: create one with `hermod domain dkim %s`\n", domain, domain);
+		return 0;
+	}
+	buf_init(&rec, 0);
+	r = dkim_record(domain, pem, &rec);
+	free(pem);
+	if (r == 0) {
+		printf("; DKIM: the public key receivers use to verify hermod's signatures (selector %s)\n", selector);
+		printf("%s._domainkey.%s.\t3600\tIN\tTXT\t", selector, domain);
+		print_txt_strings(rec.data, rec.len);
+		putchar('\n');
+	}
+	buf_free(&rec);
+	return r;
 }
 
 int cli_domain_dns(struct cli *c, const struct cli_args *a)
@@ -134,6 +233,38 @@ int cli_domain_dns(struct cli *c, const struct cli_args *a)
 	if (domain_lookup(c, domain, &dom) != 1)
 		return CLI_ERROR;
 	print_dns(domain, c->cfg->hostname);
+	return print_dkim(c, domain) < 0 ? CLI_ERROR : CLI_OK;
+}
+
+int cli_domain_dkim(struct cli *c, const struct cli_args *a)
+{
+	char domain[MAIL_DOMAIN_MAX + 1], selector[DKIM_SELECTOR_MAX];
+	struct store_domain dom;
+	char *pem = NULL;
+	const char *errstr = NULL;
+	bool rotate = cli_opt_flag(a, "rotate");
+	int r;
+
+	if (parse_domain(a->pos[0], domain) < 0 || cli_open_store(c) < 0)
+		return CLI_ERROR;
+	if (domain_lookup(c, domain, &dom) != 1)
+		return CLI_ERROR;
+	if ((r = store_domain_dkim_get(c->store, domain, selector, sizeof(selector), &pem, &errstr)) < 0)
+		return cli_error("%s", errstr);
+	free(pem);
+	if (r == 1 && !rotate) {
+		printf("domain %s already has a DKIM key (selector %s); --rotate replaces it\n", domain, selector);
+		return CLI_OK;
+	}
+	if (dkim_create(c, domain) < 0)
+		return CLI_ERROR;
+	if (r == 1)
+		printf("replaced the DKIM key of %s (RSA-%d, selector %s): publish the new record now; until it is\n"
+		       "in DNS, receivers cannot verify mail signed with the new key\n",
+		       domain, DKIM_RSA_BITS, DKIM_SELECTOR);
+	else
+		printf("created the DKIM key of %s (RSA-%d, selector %s)\n", domain, DKIM_RSA_BITS, DKIM_SELECTOR);
+	printf("publish its DNS record: hermod domain dns %s\n", domain);
 	return CLI_OK;
 }
 
