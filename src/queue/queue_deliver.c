@@ -261,7 +261,8 @@ static void rcpt_outcome(struct queue_entry *qe, struct queue_rcpt *r, const str
 	free(r->reply);
 	free(r->remote_mta);
 	r->reply = xstrdup(text);
-	r->remote_mta = rep->remote && host != NULL ? xstrdup(host) : NULL;
+	/* Remote-MTA is a host name (RFC 3464 2.3.5): "mx.example.net[192.0.2.1]:25" -> "mx.example.net" */
+	r->remote_mta = rep->remote && host != NULL ? xstrndup(host, strcspn(host, "[")) : NULL;
 	log_info("queue event=%s id=%lld rcpt=%s relay=%s status=%s reply=\"%s\"", events[rep->status],
 		 (long long)qe->e.id, r->address, host != NULL ? host : "none", r->dsn_status, text);
 }
