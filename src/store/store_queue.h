@@ -55,9 +55,10 @@ struct store_outbound {
 	const struct store_outbound_rcpt *rcpts;
 	size_t rcpt_count;
 	/*
-	 * Rows to add to send_log for the rolling 24-hour limit: one per
-	 * recipient, local and remote alike (the plan counts every recipient).
-	 * 0 for notices.
+	 * Recipients to add to send_log for the rolling 24-hour limit: one per
+	 * recipient, local and remote alike (the plan counts every recipient),
+	 * recorded as one row at the delivery's internal date. 0 for notices.
+	 * Needs sender_address_id.
 	 */
 	unsigned send_log_count;
 };
@@ -94,12 +95,17 @@ struct store_queue_rcpt {
 	int64_t last_attempt;
 };
 
-/* Entries due at `now` (next_attempt <= now, not held, something pending), oldest first, at most max. */
+/*
+ * Entries due at `now` (next_attempt <= now, not held, something pending),
+ * at most max: the longest overdue first (next_attempt, then arrival order).
+ */
 int store_queue_due(struct store *s, int64_t now, size_t max,
 		    void (*cb)(const struct store_queue_entry *e, void *arg), void *arg, const char **errstr_r);
 /* The earliest next_attempt of any entry not held with something pending; 0 if none. */
 int store_queue_next_due(struct store *s, int64_t *when_r, const char **errstr_r);
+/* Lookup: 1, or 0 with *errstr_r "queue entry N does not exist" (for callers that report it), or -1. */
 int store_queue_get(struct store *s, int64_t id, struct store_queue_entry *e_r, const char **errstr_r);
+/* The entry's recipients in RCPT order; -1 "queue entry N does not exist". */
 int store_queue_recipients(struct store *s, int64_t id, void (*cb)(const struct store_queue_rcpt *r, void *arg),
 			   void *arg, const char **errstr_r);
 /* Every entry, newest first (for `hermod queue list`). */
@@ -117,13 +123,14 @@ struct store_queue_result {
 /*
  * Records an attempt in one transaction: each recipient's status and reply,
  * attempts + 1, the next attempt time and whether the delay notice has now
- * been sent. An entry with nothing pending left is deleted and its body
- * released.
+ * been sent (once noted it stays noted). An entry with nothing pending left
+ * is deleted and its body released. An unknown entry, or a result for a
+ * recipient of another entry, fails the whole call and changes nothing.
  */
 int store_queue_record(struct store *s, int64_t id, const struct store_queue_result *results, size_t count,
 		       int64_t now, int64_t next_attempt, bool delay_notified, const char **errstr_r);
 
-/* Administration. */
+/* Administration. hold and retry: -1 "queue entry N does not exist" for an unknown id. */
 int store_queue_hold(struct store *s, int64_t id, bool held, const char **errstr_r);
 /* Makes the entry due now (and not held). */
 int store_queue_retry(struct store *s, int64_t id, const char **errstr_r);
@@ -133,8 +140,9 @@ int store_queue_remove(struct store *s, int64_t id, const char **errstr_r);
 /* ---- sending limits and permissions --------------------------------------------- */
 
 /*
- * Recipients sent by address_id since `since` (the rolling window), and the
- * time of the oldest of them (so the caller can say when sending resumes).
+ * Recipients sent by address_id after `since` (the rolling window: a send
+ * at exactly `since` has left it), and the time of the oldest of them (so
+ * the caller can say when sending resumes: oldest + window); 0 and 0 if none.
  */
 int store_send_count(struct store *s, int64_t address_id, int64_t since, uint64_t *count_r, int64_t *oldest_r,
 		     const char **errstr_r);
@@ -150,7 +158,11 @@ int store_may_send_as(struct store *s, int64_t auth_address_id, const char *from
 
 /* ---- DKIM keys -------------------------------------------------------------------- */
 
-/* The domain's selector and private key (PEM); 0 if it has none. */
+/*
+ * The domain's selector and private key (PEM, allocated: the caller frees
+ * it); 0 if it has none or is not hosted. set: the selector is a DNS name
+ * (letters, digits, '-', dot-separated); -1 "domain X does not exist".
+ */
 int store_domain_dkim_get(struct store *s, const char *domain, char *selector_r, size_t selector_size,
 			  char **private_pem_r, const char **errstr_r);
 int store_domain_dkim_set(struct store *s, const char *domain, const char *selector, const char *private_pem,
