@@ -212,6 +212,9 @@ static int daemon_start(struct daemon *d)
 		log_error("hermod event=start-failed error=\"store: %s\"", err);
 		return -1;
 	}
+	/* the queue before the protocol servers: submission kicks it */
+	if (daemon_start_queue(d) < 0)
+		return -1;
 	d->server = server_new(d->base, d->cfg, &err);
 	if (d->server == NULL) {
 		log_error("hermod event=start-failed error=\"%s\"", err);
@@ -226,8 +229,6 @@ static int daemon_start(struct daemon *d)
 	d->smtp = smtp_server_new(d->base, d->server, d->store, d->auth, d->cfg); /* MX and submission */
 	d->pop3 = pop3_server_new(d->base, d->server, d->store, d->auth, d->cfg);
 	d->imap = imap_server_new(d->base, d->server, d->store, d->auth, d->cfg);
-	if (daemon_start_queue(d) < 0)
-		return -1;
 	if (server_listen(d->server, &err) < 0) {
 		log_error("hermod event=start-failed error=\"%s\"", err);
 		return -1;

@@ -51,6 +51,7 @@ struct load {
 	/* results */
 	char *msg;
 	size_t len;
+	unsigned flags;            /* what the body needs (8BITMIME, SMTPUTF8 for UTF-8 headers) */
 	bool too_big;
 	int64_t sender_id;
 	bool sender_hosted;
@@ -115,6 +116,9 @@ static void load_work(struct store *s, void *arg)
 	const char *err = NULL;
 
 	ld->rc = load_body(s, ld, &err);
+	/* scanning up to 50 MiB for 8-bit bytes is work for this thread, not the loop */
+	if (ld->rc == 0 && ld->msg != NULL)
+		ld->flags = queue_message_flags(ld->from, NULL, 0, ld->msg, ld->len);
 	if (ld->rc == 0)
 		ld->rc = load_sender(s, ld, &err);
 	if (ld->rc < 0)
@@ -150,6 +154,7 @@ static void load_done(void *arg, bool cancelled)
 	qe->q->jobs--; /* the loading slot; the jobs take their own */
 	qe->msg = ld->msg;
 	qe->msg_len = ld->len;
+	qe->flags = ld->flags;
 	ld->msg = NULL;
 	qe->sender_id = ld->sender_id;
 	qe->sender_hosted = ld->sender_hosted;
@@ -194,7 +199,7 @@ static void jobs_create(struct queue_entry *qe)
 
 	for (size_t i = 0; i < qe->nrcpts; i++)
 		addrs[i] = qe->rcpts[i].address;
-	qe->flags = queue_message_flags(qe->e.envelope_from, addrs, qe->nrcpts, qe->msg, qe->msg_len);
+	qe->flags |= queue_message_flags("", addrs, qe->nrcpts, "", 0); /* non-ASCII recipients */
 	qe->njobs = queue_group_by_domain(addrs, qe->nrcpts, group);
 	qe->jobs = xcalloc(qe->njobs, sizeof(*qe->jobs));
 	qe->jobs_left = qe->njobs;
