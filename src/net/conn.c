@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -184,6 +185,22 @@ static struct conn *conn_alloc(struct event_base *base, const struct sockaddr *p
 	return c;
 }
 
+/*
+ * Every protocol here writes a reply in pieces (untagged data then the
+ * tagged line, a message then its terminating dot) and then waits for the
+ * client. With Nagle's algorithm the last small piece waits for the peer's
+ * delayed ACK: ~40 ms per command. We write whole replies already, so Nagle
+ * only adds latency.
+ */
+static void set_nodelay(int fd)
+{
+	int one = 1;
+
+	if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 && errno != EOPNOTSUPP &&
+	    errno != ENOTSOCK)
+		log_debug("conn event=nodelay-failed error=\"%s\"", strerror(errno));
+}
+
 struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *peer, socklen_t peer_len,
 		      SSL_CTX *tls_ctx, conn_event_cb cb, void *arg)
 {
@@ -192,6 +209,7 @@ struct conn *conn_new(struct event_base *base, int fd, const struct sockaddr *pe
 	c->cb = cb;
 	c->arg = arg;
 	evutil_make_socket_nonblocking(fd);
+	set_nodelay(fd);
 	if (tls_ctx != NULL) {
 		c->bev = tls_bev_new(base, fd, ssl_new(tls_ctx), false);
 		c->tls = true;
@@ -229,6 +247,8 @@ struct conn *conn_connect(struct event_base *base, const struct sockaddr *sa, so
 			 errno != 0 ? strerror(errno) : "cannot start the connection");
 		c->connect_failed = true;
 		event_active(c->kick, 0, 0);
+	} else {
+		set_nodelay(bufferevent_getfd(c->bev));
 	}
 	return c;
 }
