@@ -3,10 +3,10 @@
  * ESEARCH return options (RFC 4731), MODSEQ (RFC 7162 3.1.5).
  *
  * Full-text indexing is lazy: delivery never waits for it. A SEARCH with
- * BODY strings first runs a WRITE call that indexes up to
- * SEARCH_INDEX_BATCH not yet indexed bodies of the folder, then the READ
- * search; bodies still unindexed are candidates anyway, so the index only
- * narrows and the RFC substring match decides every result.
+ * BODY strings first runs a WRITE call that indexes the folder's bodies
+ * not indexed yet (in batches of STORE_FTS_BATCH per transaction), then
+ * the READ search; a body left unindexed is a candidate anyway, so the
+ * index only narrows and the RFC substring match decides every result.
  *
  * SEARCHRES ($, RETURN (SAVE)) is not supported and is refused with BAD.
  */
@@ -18,7 +18,6 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 
-#define SEARCH_INDEX_BATCH 2000
 
 struct search_ctx {
 	struct imap_search_program prog;
@@ -45,9 +44,13 @@ static void index_work(struct store *s, void *arg)
 	struct search_ctx *c = arg;
 	const char *err;
 
+	size_t indexed = 0;
+
 	/* A failure to index is not a failure to search: the unindexed stay candidates. */
-	if (imap_search_fts_prepare(s, c->folder_id, SEARCH_INDEX_BATCH, &err) < 0)
+	if (imap_search_fts_prepare(s, c->folder_id, &indexed, &err) < 0)
 		log_warn("imap event=fts_index_failed folder=%lld error=\"%s\"", (long long)c->folder_id, err);
+	else if (indexed > 0)
+		log_debug("imap event=fts_indexed folder=%lld bodies=%zu", (long long)c->folder_id, indexed);
 }
 
 static void search_work(struct store *s, void *arg)

@@ -1112,38 +1112,24 @@ void imap_search_result_free(struct imap_search_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
-static void collect_body(int64_t body_id, void *arg)
+/* The searchable text of one body, for the full-text index. */
+static int body_search_text(struct store *s, int64_t body_id, struct buf *text, void *arg)
 {
-	struct { int64_t *ids; size_t count, cap; } *b = arg;
+	struct store_mail m = { .body_id = body_id };
+	struct imap_msg_data d;
+	const char **errstr_r = arg;
+	int rc;
 
-	if (b->count == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 64;
-		b->ids = xrealloc(b->ids, b->cap * sizeof(int64_t));
-	}
-	b->ids[b->count++] = body_id;
+	imap_msg_data_init(&d);
+	rc = imap_msg_data_load(s, &m, true, true, &d, errstr_r);
+	if (rc == 0)
+		mime_search_text(d.mime, slice_make(d.message.data ? d.message.data : "", d.message.len), true, true,
+				 text);
+	imap_msg_data_free(&d);
+	return rc;
 }
 
-int imap_search_fts_prepare(struct store *s, int64_t folder_id, size_t max, const char **errstr_r)
+int imap_search_fts_prepare(struct store *s, int64_t folder_id, size_t *indexed_r, const char **errstr_r)
 {
-	struct { int64_t *ids; size_t count, cap; } b = { 0 };
-	int rc = store_fts_unindexed(s, folder_id, collect_body, &b, errstr_r);
-
-	for (size_t i = 0; rc == 0 && i < b.count && i < max; i++) {
-		struct store_mail m = { .body_id = b.ids[i] };
-		struct imap_msg_data d;
-		struct buf text;
-		imap_msg_data_init(&d);
-		buf_init(&text, 0);
-		if (imap_msg_data_load(s, &m, true, true, &d, errstr_r) == 0) {
-			mime_search_text(d.mime, slice_make(d.message.data ? d.message.data : "", d.message.len), true,
-					 true, &text);
-			rc = store_fts_index(s, b.ids[i], text.data ? text.data : "", text.len, errstr_r);
-		} else {
-			rc = -1;
-		}
-		buf_free(&text);
-		imap_msg_data_free(&d);
-	}
-	free(b.ids);
-	return rc;
+	return store_fts_index_folder(s, folder_id, body_search_text, errstr_r, indexed_r, errstr_r);
 }

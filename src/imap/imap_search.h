@@ -134,11 +134,13 @@ int imap_search_run(struct store *s, int64_t folder_id, const struct imap_search
 void imap_search_result_free(struct imap_search_result *res);
 
 /*
- * Indexing is lazy (delivery stays fast): before a search with FTS words,
- * a WRITE call indexes at most max not-yet-indexed bodies of the folder.
- * Bodies left unindexed are always candidates (store_fts_candidates), so a
- * partial index never changes a result, it only narrows less.
+ * Indexing is lazy (delivery stays fast): before a search with FTS words, a
+ * WRITE call indexes every not-yet-indexed body of the folder, committing in
+ * batches (store_fts_index_folder). The first such search on a large
+ * mailbox pays for indexing it; later ones only for what arrived since.
+ * Bodies left unindexed (their text could not be read) are always
+ * candidates, so the index never changes a result, it only narrows.
  */
-int imap_search_fts_prepare(struct store *s, int64_t folder_id, size_t max, const char **errstr_r);
+int imap_search_fts_prepare(struct store *s, int64_t folder_id, size_t *indexed_r, const char **errstr_r);
 
 #endif

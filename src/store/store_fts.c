@@ -195,6 +195,67 @@ int store_fts_index(struct store *s, int64_t body_id, const char *text, size_t l
 	return store_commit(s, errstr_r);
 }
 
+struct body_ids {
+	int64_t *ids;
+	size_t count, cap;
+};
+
+static void collect_body_id(int64_t body_id, void *arg)
+{
+	struct body_ids *b = arg;
+
+	if (b->count == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->ids = xrealloc(b->ids, b->cap * sizeof(*b->ids));
+	}
+	b->ids[b->count++] = body_id;
+}
+
+/* Indexes ids[0..n) in one transaction. */
+static int fts_index_batch(struct store *s, const int64_t *ids, size_t n,
+			   int (*text_cb)(struct store *s, int64_t body_id, struct buf *text, void *arg), void *arg,
+			   size_t *indexed_r, const char **errstr_r)
+{
+	struct buf text;
+	int rc = 0;
+
+	if (store_begin(s, errstr_r) < 0)
+		return -1;
+	buf_init(&text, 0);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		buf_reset(&text);
+		if (text_cb(s, ids[i], &text, arg) < 0)
+			continue; /* stays unindexed, hence a candidate */
+		if (text.len > INT32_MAX)
+			continue;
+		rc = fts_index_txn(s, ids[i], text.data ? text.data : "", text.len, errstr_r);
+		if (rc == 0)
+			(*indexed_r)++;
+	}
+	buf_free(&text);
+	if (rc < 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return store_commit(s, errstr_r);
+}
+
+int store_fts_index_folder(struct store *s, int64_t folder_id,
+			   int (*text_cb)(struct store *s, int64_t body_id, struct buf *text, void *arg), void *arg,
+			   size_t *indexed_r, const char **errstr_r)
+{
+	struct body_ids b = { 0 };
+	int rc = store_fts_unindexed(s, folder_id, collect_body_id, &b, errstr_r);
+
+	*indexed_r = 0;
+	for (size_t i = 0; rc == 0 && i < b.count; i += STORE_FTS_BATCH) {
+		size_t n = b.count - i < STORE_FTS_BATCH ? b.count - i : STORE_FTS_BATCH;
+		rc = fts_index_batch(s, b.ids + i, n, text_cb, arg, indexed_r, errstr_r);
+	}
+	free(b.ids);
+	return rc;
+}
+
 int store_fts_unindexed(struct store *s, int64_t folder_id, void (*cb)(int64_t body_id, void *arg), void *arg,
 			const char **errstr_r)
 {

@@ -179,6 +179,18 @@ int store_body_meta_put(struct store *s, int64_t body_id, const void *blob, size
  * (store_fts_unindexed) before a text search.
  */
 int store_fts_index(struct store *s, int64_t body_id, const char *text, size_t len, const char **errstr_r);
+/*
+ * Indexes every body of the folder that is not indexed yet, committing
+ * every STORE_FTS_BATCH bodies (one sync per batch, not per body).
+ * text_cb appends a body's searchable text to `text`; it may read the body
+ * through s (it runs on the same thread, inside the transaction). A body
+ * whose text cannot be produced stays unindexed (and so stays a search
+ * candidate). *indexed_r: how many were indexed.
+ */
+#define STORE_FTS_BATCH 500
+int store_fts_index_folder(struct store *s, int64_t folder_id,
+			   int (*text_cb)(struct store *s, int64_t body_id, struct buf *text, void *arg), void *arg,
+			   size_t *indexed_r, const char **errstr_r);
 /* Body ids of the folder's messages that are not indexed yet. */
 int store_fts_unindexed(struct store *s, int64_t folder_id, void (*cb)(int64_t body_id, void *arg), void *arg,
 			const char **errstr_r);
