@@ -642,7 +642,7 @@ static void header_complete(struct smtp_session *s)
 	struct submit_call *c;
 
 	if ((r = submit_headers_result(t->headers, &err)) == NULL) {
-		set_refused(s, "552 5.6.0 Message refused: %s", err);
+		set_refused(s, "552 5.3.4 Message refused: %s", err);
 		return;
 	}
 	if (r->from_fields != 1 || r->from_count == 0) {

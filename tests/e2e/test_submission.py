@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from hermodtest import CATCHALL, HOSTNAME, NOREPLY, PASSWORD, RawSMTP, dot_stuff, headers_of, message
+from hermodtest import CATCHALL, HOSTNAME, NOREPLY, PASSWORD, RawSMTP, body_of, dot_stuff, headers_of, lf, message
 
 ALICE = "alice@hosted.test"
 BOB = "bob@hosted.test"
@@ -542,3 +542,65 @@ def test_dsn_parameters_stored_with_the_queue_entry(hermod_factory):
         assert "never" in near.lower()
     finally:
         dead.close()
+
+
+# ------------------------------------------------------------------ hostile and edge cases
+
+def test_pipelined_auth_and_transaction_answered_in_order(hermod):
+    data = message(subject="pipelined", sender=ALICE, to=BOB)
+    with hermod.raw_submission() as r:
+        r.send(("EHLO c.test\r\n" f"AUTH PLAIN {plain_b64(ALICE, PASSWORD)}\r\n" f"MAIL FROM:<{ALICE}>\r\n"
+                f"RCPT TO:<{BOB}>\r\n" "DATA\r\n").encode())
+        assert [r.reply(timeout=30).code for _ in range(5)] == [250, 235, 250, 250, 354]
+        r.send(dot_stuff(data) + b".\r\nQUIT\r\n")
+        assert r.reply().code == 250 and r.reply().code == 221
+    assert hermod.count(BOB) == 1
+
+
+def test_large_message_in_one_write_is_stored_exactly(hermod):
+    # the header ends inside the first feed; the rest arrives while the From check runs
+    body = b"".join(b"line %07d of a big message\r\n" % i for i in range(120000))   # ~3.4 MB
+    data = message(subject="big one", sender=ALICE, to=BOB, body=body)
+    with raw_login(hermod) as r:
+        r.expect(250, f"MAIL FROM:<{ALICE}>")
+        r.expect(250, f"RCPT TO:<{BOB}>")
+        r.expect(354, "DATA")
+        r.send(dot_stuff(data) + b".\r\n")
+        assert r.reply(timeout=60).code == 250
+    [m] = hermod.fetch(BOB)
+    assert body_of(m.raw) == lf(body)
+
+
+def test_oversized_header_section_refused_and_session_goes_on(hermod):
+    filler = "".join(f"X-Filler-{i}: {'f' * 200}\r\n" for i in range(1500))        # > 256 KiB
+    data = (f"From: <{ALICE}>\r\nTo: <{BOB}>\r\nSubject: huge header\r\n" + filler + "\r\nbody\r\n").encode()
+    with raw_login(hermod) as r:
+        _, rep = send_raw(r, ALICE, [BOB], data)
+        assert rep.code == 552 and "header is too large" in rep.text, rep
+        _, rep = send_raw(r, ALICE, [BOB], message(subject="after", sender=ALICE, to=BOB))
+        assert rep.code == 250
+    assert [m["Subject"] for m in hermod.fetch(BOB)] == ["after"]
+
+
+def test_overlong_sasl_line_ends_the_exchange(hermod):
+    with hermod.raw_submission() as r:
+        r.ehlo()
+        assert r.cmd("AUTH PLAIN").code == 334
+        rep = r.cmd("A" * 10000)
+        assert rep.code == 500 and "line too long" in rep.text
+        assert r.cmd(f"AUTH PLAIN {plain_b64(ALICE, PASSWORD)}").code == 235
+
+
+def test_sigterm_during_submission_data_refuses_and_stores_nothing(hermod):
+    import signal
+    r = raw_login(hermod)
+    r.expect(250, f"MAIL FROM:<{ALICE}>")
+    r.expect(250, f"RCPT TO:<{BOB}>")
+    r.expect(354, "DATA")
+    r.send(f"From: <{ALICE}>\r\nTo: <{BOB}>\r\nSubject: cut\r\n\r\npartial body\r\n".encode())
+    time.sleep(0.3)
+    hermod.send_signal(signal.SIGTERM)
+    assert b"421 4.3.2" in r.wait_closed(timeout=15)
+    r.close()
+    hermod.proc.wait(timeout=15)
+    assert hermod.count(BOB) == 0
