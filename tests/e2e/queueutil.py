@@ -73,6 +73,15 @@ class _Handler(socketserver.StreamRequestHandler):
         with srv.lock:
             srv.connections += 1
             conn_no = srv.connections
+            srv.concurrent += 1
+            srv.max_concurrent = max(srv.max_concurrent, srv.concurrent)
+        try:
+            self._session(srv, conn_no)
+        finally:
+            with srv.lock:
+                srv.concurrent -= 1
+
+    def _session(self, srv, conn_no):
         script = srv.script
         if script.banner == "silent":
             # accept and say nothing: the client must time out and move on
@@ -140,6 +149,24 @@ class _Handler(socketserver.StreamRequestHandler):
             lines.append(line)
 
 
+class ConnTracker:
+    """How many of something happen at once (a script hook counts its transactions)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.concurrent = 0
+        self.max_concurrent = 0
+
+    def enter(self):
+        with self.lock:
+            self.concurrent += 1
+            self.max_concurrent = max(self.max_concurrent, self.concurrent)
+
+    def leave(self):
+        with self.lock:
+            self.concurrent -= 1
+
+
 class _TCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
@@ -154,6 +181,8 @@ class ScriptedSMTP:
         self.script = script or Script()
         self.lock = threading.Lock()
         self.connections = 0
+        self.concurrent = 0
+        self.max_concurrent = 0
         self.messages = []
         self.rcpt_log = []
         self.stopping = threading.Event()

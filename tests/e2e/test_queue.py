@@ -25,7 +25,7 @@ import time
 import pytest
 
 from hermodtest import free_port
-from queueutil import (NSD, SMTP_SINK, Nsd, Script, ScriptedSMTP, SmtpSink, have_tools, message, submit,
+from queueutil import (NSD, SMTP_SINK, ConnTracker, Nsd, Script, ScriptedSMTP, SmtpSink, have_tools, message, submit,
                        wait_for)
 
 SENDER = "alice@hosted.test"
@@ -271,6 +271,59 @@ def test_one_connection_per_domain(hermod_factory, remote):
     assert a.connections == 1 and b.connections == 1
     assert sorted(a.messages[0].rcpts) == ["x@a.test", "z@A.TEST"]
     assert sorted(b.messages[0].rcpts) == ["w@b.test", "y@b.test"]
+
+
+def test_8bitmime_and_smtputf8_from_the_message(hermod_factory, remote):
+    srv = remote()
+    inst = start(hermod_factory, queue_config(warn="30s", life="60s",
+                                              extra=f"transport remote.test 127.0.0.1:{srv.port}"))
+    ascii_msg = message("plain", msgid="ascii@hosted.test")
+    body8 = message("latin", body="Gr\u00fc\u00dfe aus K\u00f6ln\r\n", msgid="body8@hosted.test")
+    body8 = body8.decode().encode("utf-8")
+    hdr8 = ("From: alice@hosted.test\r\nTo: user@remote.test\r\nSubject: Gr\u00fc\u00dfe\r\n"
+            "Message-ID: <hdr8@hosted.test>\r\n\r\nhello\r\n").encode("utf-8")
+    submit(inst, ["user@remote.test"], ascii_msg)
+    submit(inst, ["user@remote.test"], body8, mail_options=["BODY=8BITMIME"])
+    submit(inst, ["user@remote.test"], hdr8, mail_options=["BODY=8BITMIME", "SMTPUTF8"])
+    srv.wait_messages(3)
+    by_id = {m.header("Message-ID"): m for m in srv.messages}
+    assert "BODY=8BITMIME" not in by_id["<ascii@hosted.test>"].mail_params.upper()
+    assert "SMTPUTF8" not in by_id["<ascii@hosted.test>"].mail_params.upper()
+    assert "BODY=8BITMIME" in by_id["<body8@hosted.test>"].mail_params.upper()
+    assert "SMTPUTF8" not in by_id["<body8@hosted.test>"].mail_params.upper()
+    assert "SMTPUTF8" in by_id["<hdr8@hosted.test>"].mail_params.upper()
+    assert "Gr\u00fc\u00dfe aus K\u00f6ln".encode() in by_id["<body8@hosted.test>"].data  # bytes intact
+
+
+def test_per_domain_and_total_connection_limits(hermod_factory, remote):
+    # each transaction holds the end of its DATA for 0.8 s, so transactions that the
+    # queue runs at once overlap there; count them per domain and in total
+    total, per = ConnTracker(), {"a": ConnTracker(), "b": ConnTracker()}
+
+    def slow(dom):
+        def hook(n):
+            total.enter(), per[dom].enter()
+            time.sleep(0.8)
+            total.leave(), per[dom].leave()
+        return hook
+    # both remotes are down while the 12 messages are queued, then come up together:
+    # everything is due at once and only the limits hold the queue back
+    a = remote(Script(data_end=slow("a")), port=free_port(), start=False)
+    b = remote(Script(data_end=slow("b")), port=free_port(), start=False)
+    inst = start(hermod_factory, queue_config(warn="30s", life="60s", more="; per_domain 2; concurrency 3",
+                                              extra=f"transport a.test 127.0.0.1:{a.port}\n"
+                                                    f"transport b.test 127.0.0.1:{b.port}"))
+    for i in range(6):
+        submit(inst, [f"u{i}@a.test"], message(f"a{i}"))
+        submit(inst, [f"u{i}@b.test"], message(f"b{i}"))
+    time.sleep(1.5)  # every entry has been tried once and is due again
+    a.start()
+    b.start()
+    a.wait_messages(6, timeout=30)
+    b.wait_messages(6, timeout=30)
+    assert per["a"].max_concurrent == 2 and per["b"].max_concurrent == 2  # per_domain reached, never passed
+    assert total.max_concurrent == 3  # concurrency reached, never passed
+    assert len(a.messages) == 6 and len(b.messages) == 6
 
 
 # ---------------------------------------------------------------- (c) Proof 0: MX through nsd
