@@ -384,7 +384,10 @@ def test_postfix_down_then_up_delivered_once(hermod_factory, postfix):
     assert postfix.count("user") == 0
     r = inst.cli("queue", "list", check=False)
     if r.returncode == 0:
-        assert REMOTE in r.stdout.decode(), "the message should wait in the queue:\n" + r.stdout.decode()
+        rows = [l.split("\t") for l in r.stdout.decode().splitlines()[1:] if l.strip()]
+        assert len(rows) == 1 and SENDER in rows[0], "the message should wait in the queue:\n" + r.stdout.decode()
+        shown = inst.cli("queue", "show", rows[0][0]).stdout.decode()
+        assert REMOTE in shown, shown
     postfix.start()
     msgs = postfix.wait_messages("user", 1, timeout=30)
     time.sleep(3)   # a duplicate would show up within the next retries
