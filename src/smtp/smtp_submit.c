@@ -612,7 +612,9 @@ static void header_checked(void *arg, bool cancelled)
 		return;
 	}
 	s->pending = NULL;
-	if (c->rc < 0) {
+	if (s->sub.phase == SMTP_SUBMIT_REFUSED) {
+		/* refused meanwhile (held text over its bound): that reply stands */
+	} else if (c->rc < 0) {
 		log_error("smtp session=%s event=lookup-failed error=\"%s\"", s->id, c->err);
 		set_refused(s, "451 4.3.0 Message not stored: temporary lookup failure, try again later");
 	} else if (c->denied < c->from_count) {
