@@ -398,6 +398,8 @@ void queue_deliver_pump(struct queue *q)
 {
 	struct queue_job **pp = &q->wait_head, *prev = NULL;
 
+	if (q->shutting_down)
+		return; /* no new connections; what waits stays pending in the store */
 	while (*pp != NULL && q->active < q->cfg->queue_concurrency) {
 		struct queue_job *j = *pp;
 		struct queue_domain_count *dc = queue_domain(q, j->domain, false);

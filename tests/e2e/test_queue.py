@@ -32,11 +32,11 @@ SENDER = "alice@hosted.test"
 
 # compressed time: the defaults are 5m 10m ..., 4h, 3d
 FAST = ("queue {{ retry 1s; delay_warning {warn}; max_lifetime {life}; connect_timeout 2s; "
-        "command_timeout 2s; data_timeout 5s; scan_interval 1s{more} }}")
+        "command_timeout {cmd}; data_timeout 5s; scan_interval 1s{more} }}")
 
 
-def queue_config(warn="3s", life="8s", extra="", more=""):
-    return FAST.format(warn=warn, life=life, more=more) + ("\n" + extra if extra else "")
+def queue_config(warn="3s", life="8s", extra="", more="", cmd="2s"):
+    return FAST.format(warn=warn, life=life, more=more, cmd=cmd) + ("\n" + extra if extra else "")
 
 
 def start(hermod_factory, extra_config):
@@ -324,6 +324,41 @@ def test_per_domain_and_total_connection_limits(hermod_factory, remote):
     assert per["a"].max_concurrent == 2 and per["b"].max_concurrent == 2  # per_domain reached, never passed
     assert total.max_concurrent == 3  # concurrency reached, never passed
     assert len(a.messages) == 6 and len(b.messages) == 6
+
+
+def test_sigterm_abandons_attempt_which_is_retried_after_restart(hermod_factory, remote):
+    port = free_port()
+    silent = remote(Script(banner="silent"), port=port)
+    inst = start(hermod_factory, queue_config(warn="60s", life="120s", cmd="30s",
+                                              extra=f"transport remote.test 127.0.0.1:{port}"))
+    submit(inst, ["user@remote.test"], message("in flight", msgid="inflight@hosted.test"))
+    wait_for(lambda: silent.connections >= 1, 10, "the attempt to connect")
+    t0 = time.monotonic()
+    assert inst.stop(signal.SIGTERM, timeout=15) == 0  # a clean exit, not a hang on the silent server
+    assert time.monotonic() - t0 < 10
+    assert "queue event=stopped abandoned=1" in inst.log()
+    silent.stop()
+    good = remote(port=port)
+    inst.start()
+    good.wait_messages(1, timeout=20)
+    time.sleep(1.5)
+    assert [m.header("Message-ID") for m in good.messages] == ["<inflight@hosted.test>"]
+    assert notices(inst) == []
+
+
+def test_reload_changes_the_transport(hermod_factory, remote):
+    down_port = free_port()
+    good = remote()
+    inst = start(hermod_factory, queue_config(warn="60s", life="120s",
+                                              extra=f"transport remote.test 127.0.0.1:{down_port}"))
+    submit(inst, ["user@remote.test"], message("rerouted", msgid="reroute@hosted.test"))
+    inst.wait_log(r"queue event=deferred id=\d+ rcpt=user@remote.test", timeout=10)
+    inst.extra_config = inst.extra_config.replace(str(down_port), str(good.port))
+    inst.write_config()
+    inst.send_signal(signal.SIGHUP)
+    inst.expected_exit = False
+    good.wait_messages(1, timeout=20)
+    assert good.messages[0].header("Message-ID") == "<reroute@hosted.test>"
 
 
 # ---------------------------------------------------------------- (c) Proof 0: MX through nsd
