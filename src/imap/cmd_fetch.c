@@ -18,6 +18,12 @@
 #include "lib/xalloc.h"
 
 #define FETCH_BATCH 500
+/*
+ * Items that need no message data (UID, FLAGS, MODSEQ, INTERNALDATE,
+ * RFC822.SIZE) cost well under a microsecond per message to render, so
+ * such a FETCH takes ten times as many messages per store round trip.
+ */
+#define FETCH_BATCH_METADATA 5000
 
 struct fetch_ctx {
 	struct imap_fetch_spec spec;
@@ -199,7 +205,11 @@ static enum imap_cmd_result fetch_next(struct imap_cmd *cmd)
 {
 	struct fetch_ctx *c = cmd->ctx;
 
-	c->end = c->pos + FETCH_BATCH < c->count ? c->pos + FETCH_BATCH : c->count;
+	size_t batch = c->spec.need_message || c->spec.need_mime ? FETCH_BATCH : FETCH_BATCH_METADATA;
+
+	if (c->set_seen)
+		batch = FETCH_BATCH; /* c->changes holds one batch */
+	c->end = c->pos + batch < c->count ? c->pos + batch : c->count;
 	c->err = NULL;
 	if (c->set_seen)
 		return imap_cmd_store_call(cmd, STORE_CALL_WRITE, seen_work, seen_done);
@@ -218,7 +228,8 @@ static enum imap_cmd_result fetch_start(struct imap_cmd *cmd, struct fetch_ctx *
 	c->uids = xmalloc((c->count ? c->count : 1) * sizeof(uint32_t));
 	for (size_t i = 0; i < c->count; i++)
 		c->uids[i] = imap_view_uid(s->view, c->seqs[i]);
-	c->changes = xcalloc(FETCH_BATCH, sizeof(*c->changes));
+	if (c->set_seen)
+		c->changes = xcalloc(FETCH_BATCH, sizeof(*c->changes));
 	cmd->ctx = c;
 	cmd->ctx_free = fetch_ctx_free;
 	return fetch_next(cmd);
