@@ -39,7 +39,7 @@ SENDMAIL = "/usr/sbin/sendmail"
 POSTQUEUE = shutil.which("postqueue") or "/usr/sbin/postqueue"
 
 REMOTE_DOMAIN = "remote.test"
-REMOTE_USERS = ("user", "other")
+REMOTE_USERS = ("user", "other", "jöran")   # jöran: an SMTPUTF8 (RFC 6531) mailbox
 
 MASTER_CF = """\
 # private instance: nothing chrooted, SMTP on a loopback high port only

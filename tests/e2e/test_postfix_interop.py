@@ -406,3 +406,51 @@ def test_hermod_refusal_bounced_by_postfix(hermod_factory, postfix):
     text = re.sub(r"\s+", " ", bounce.decode(errors="replace"))   # Postfix folds long lines
     assert "550 5.1.1 <nosuch@hosted.test>: Recipient address rejected: no such user here" in text, text[:3000]
     assert inst.count("alice@hosted.test") == 0
+
+
+def test_smtputf8_recipient_at_postfix(hermod_factory, postfix):
+    """An internationalised address (RFC 6531) at a remote that offers SMTPUTF8."""
+    inst = start_pair(hermod_factory, postfix)
+    to = "jöran@remote.test"
+    data = (f"From: <{SENDER}>\r\nTo: <{to}>\r\nSubject: Grüße an jöran\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\nHallo jöran, schöne Grüße.\r\nlast line\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", inst.submission_port, timeout=20) as s:
+        s.ehlo("client.test")
+        s.starttls(context=insecure_tls())
+        s.ehlo("client.test")
+        s.login(SENDER, PASSWORD)
+        assert s.sendmail(SENDER, [to], data, mail_options=["SMTPUTF8", "BODY=8BITMIME"]) == {}
+    raw = postfix.wait_messages("jöran", 1)[0]
+    assert "Grüße an jöran".encode() in raw
+    assert body_lf(raw) == body_lf(data)
+    assert re.search(r"to=<jöran@remote\.test>, relay=virtual.*status=sent", postfix.log())
+
+
+def test_dsn_parameters_passed_to_postfix(hermod_factory, postfix):
+    """RFC 3461 section 5.2: relaying to a DSN-capable server (Postfix offers DSN),
+    hermod passes NOTIFY, ORCPT, ENVID and RET on and issues no report of its own;
+    the "delivered" report then comes from Postfix, the final MTA, back through
+    hermod's MX into the sender's INBOX — exactly one report."""
+    inst = start_pair(hermod_factory, postfix)
+    with smtplib.SMTP("127.0.0.1", inst.submission_port, timeout=20) as s:
+        s.ehlo("client.test")
+        s.starttls(context=insecure_tls())
+        s.ehlo("client.test")
+        s.login(SENDER, PASSWORD)
+        assert s.sendmail(SENDER, [REMOTE], submission_message("dsn through"),
+                          mail_options=["RET=HDRS", "ENVID=env-42"],
+                          rcpt_options=["NOTIFY=SUCCESS,FAILURE", f"ORCPT=rfc822;{REMOTE}"]) == {}
+    postfix.wait_messages("user", 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and inst.count(SENDER) < 1:
+        time.sleep(0.1)
+    time.sleep(3)
+    reports = inst.fetch(SENDER)
+    assert len(reports) == 1, f"{len(reports)} reports: {[r.get('From') for r in reports]}"
+    text = reports[0].raw.decode(errors="replace")
+    assert re.search(r"Reporting-MTA:\s*dns;\s*mx\.remote\.test", text), \
+        "the delivered report should come from Postfix (the final MTA), not hermod — " \
+        "hermod did not pass NOTIFY on:\n" + text[:2500]
+    assert re.search(r"Original-Envelope-Id:\s*env-42", text), text[:2500]
+    assert re.search(r"Original-Recipient:\s*rfc822;\s*user@remote\.test", text), text[:2500]
