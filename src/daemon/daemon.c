@@ -182,6 +182,11 @@ static void remove_stale_spools(const char *data_dir)
 		log_info("hermod event=stale-spools-removed count=%u", removed);
 }
 
+static void kick_queue(void *arg)
+{
+	queue_kick(arg);
+}
+
 /* The outbound queue: its resolver, its TLS client context, the runner. */
 static int daemon_start_queue(struct daemon *d)
 {
@@ -227,6 +232,7 @@ static int daemon_start(struct daemon *d)
 	}
 	auth_service_set_config(d->auth, d->cfg);
 	d->smtp = smtp_server_new(d->base, d->server, d->store, d->auth, d->cfg); /* MX and submission */
+	smtp_server_set_queued_hook(d->smtp, kick_queue, d->queue);
 	d->pop3 = pop3_server_new(d->base, d->server, d->store, d->auth, d->cfg);
 	d->imap = imap_server_new(d->base, d->server, d->store, d->auth, d->cfg);
 	if (server_listen(d->server, &err) < 0) {

@@ -109,6 +109,8 @@ struct smtp_server {
 	struct auth_service *auth;
 	const struct config *cfg;
 	bool shutting_down;
+	void (*on_queued)(void *arg); /* a submission put mail in the outbound queue */
+	void *on_queued_arg;
 	struct smtp_session *sessions; /* doubly linked */
 	size_t session_count;
 };

@@ -26,6 +26,12 @@ struct smtp_server;
  */
 struct smtp_server *smtp_server_new(struct event_base *base, struct server *srv, struct store_async *store,
 				    struct auth_service *auth, const struct config *cfg);
+/*
+ * Called after a submission with remote recipients became durable, so the
+ * outbound queue can start at once instead of at its next scan. A callback
+ * rather than a dependency: the queue already depends on smtp (the client).
+ */
+void smtp_server_set_queued_hook(struct smtp_server *ss, void (*hook)(void *arg), void *arg);
 /* Sessions started from now on use cfg (reload); running ones keep theirs. */
 void smtp_server_set_config(struct smtp_server *ss, const struct config *cfg);
 /*

@@ -553,6 +553,12 @@ struct smtp_server *smtp_server_new(struct event_base *base, struct server *srv,
 	return ss;
 }
 
+void smtp_server_set_queued_hook(struct smtp_server *ss, void (*hook)(void *arg), void *arg)
+{
+	ss->on_queued = hook;
+	ss->on_queued_arg = arg;
+}
+
 void smtp_server_set_config(struct smtp_server *ss, const struct config *cfg)
 {
 	ss->cfg = cfg;

@@ -717,6 +717,8 @@ static void submitted(int result, const char *errstr, void *arg)
 			 s->id, s->message_id, s->identity.address, s->from.null_path ? "" : s->from.address,
 			 s->rcpt_count, s->sub.remote_count, s->rcpt_accepted, (unsigned long long)s->body_bytes,
 			 s->sub.dkim_domain[0] ? s->sub.dkim_domain : "no");
+	if (result == 0 && s->sub.remote_count > 0 && s->server->on_queued != NULL)
+		s->server->on_queued(s->server->on_queued_arg);
 	smtp_committed(s, result, errstr, "queued");
 }
 

@@ -90,6 +90,7 @@ class Instance:
         self.imaps_port = free_port()
         self.pop3_port = free_port()
         self.pop3s_port = free_port()
+        self.dns_sink_port = free_port()
         # submission listeners (issue 4): STARTTLS and implicit TLS
         self.submission_port = free_port()
         self.submissions_port = free_port()
@@ -122,6 +123,10 @@ class Instance:
             body = "; ".join(f"{k} {v}" for k, v in self.limits.items())
             lines.append(f"limits {{ {body} }}")
         lines.append("plan pro { quota 10G; message_size 50M; recipients 1000; daily_messages 1000000 }")
+        if not (self.extra_config and "dns {" in self.extra_config):
+            # Tests never query real DNS: by default the resolver forwards to a loopback
+            # port where nothing answers (a test that needs DNS runs its own nsd).
+            lines.append(f"dns {{ forward 127.0.0.1@{self.dns_sink_port}; timeout 2s }}")
         if self.extra_config:
             lines.append(self.extra_config)
         return "\n".join(lines) + "\n"
