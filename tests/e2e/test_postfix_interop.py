@@ -454,3 +454,29 @@ def test_dsn_parameters_passed_to_postfix(hermod_factory, postfix):
         "hermod did not pass NOTIFY on:\n" + text[:2500]
     assert re.search(r"Original-Envelope-Id:\s*env-42", text), text[:2500]
     assert re.search(r"Original-Recipient:\s*rfc822;\s*user@remote\.test", text), text[:2500]
+
+
+def test_remote_recipient_limit_452_retried(hermod_factory, postfix):
+    """Postfix takes 2 recipients per transaction (smtpd_recipient_limit) and answers
+    the third with 452 4.5.3: hermod must send the rest again later (RFC 5321
+    4.5.3.1.10) — each recipient gets the message exactly once, and no notice."""
+    postfix.extra_main = "smtpd_recipient_limit = 2"
+    inst = start_pair(hermod_factory, postfix, extra_config="queue { retry 1s; scan_interval 1s }")
+    rcpts = [REMOTE, REMOTE2, "jöran@remote.test"]
+    with smtplib.SMTP("127.0.0.1", inst.submission_port, timeout=20) as s:
+        s.ehlo("client.test")
+        s.starttls(context=insecure_tls())
+        s.ehlo("client.test")
+        s.login(SENDER, PASSWORD)
+        assert s.sendmail(SENDER, rcpts, submission_message("three at two per transaction"),
+                          mail_options=["SMTPUTF8"]) == {}
+    for user in ("user", "other", "jöran"):
+        postfix.wait_messages(user, 1, timeout=30)
+    time.sleep(3)
+    for user in ("user", "other", "jöran"):
+        assert postfix.count(user) == 1, f"{user}: {postfix.count(user)} copies"
+    # Postfix does not log the 452 itself; its queue shows the split: 2 + 1 recipients
+    nrcpt = sorted(int(n) for n in re.findall(r"from=<alice@hosted\.test>, size=\d+, nrcpt=(\d+)",
+                                              postfix.log()))
+    assert nrcpt == [1, 2], f"transactions seen by Postfix (recipients each): {nrcpt}"
+    assert inst.count(SENDER) == 0, "no notice for a recipient delivered on retry"
