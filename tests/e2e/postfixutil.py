@@ -9,7 +9,7 @@ PrivatePostfix runs its own instance from its own configuration directory
   * smtpd on 127.0.0.1:<port> only (inet_interfaces = 127.0.0.1, IPv4 only),
     offering STARTTLS with a throw-away self-signed certificate;
   * it is the final destination of `remote.test`: virtual(8) delivers into one
-    maildir per user (user@remote.test, other@remote.test), owned by `nobody`;
+    maildir per user (user, other and jöran @remote.test), owned by `nobody`;
     unknown users of remote.test are refused at RCPT time (550 5.1.1);
   * mail for hermod's domains goes to hermod's MX port through a transport map
     (`hosted.test smtp:[127.0.0.1]:PORT`), with opportunistic STARTTLS;

@@ -16,7 +16,13 @@ DNS.
     Postfix's sendmail(1) into hermod's mailboxes, catchall included.
   * A message with one local and one remote recipient lands in both places,
     exactly once each.
-  * A remote 550 (unknown user at Postfix) gives the sender a failure notice.
+  * A remote 550 (unknown user at Postfix) gives the sender a failure notice;
+    hermod's own 550 comes back to the remote sender as Postfix's bounce.
+  * The remote down at submission time, then up: delivered once, no notice.
+  * Postfix's recipient limit (452 4.5.3 after 2 RCPTs): the rest is sent again,
+    each recipient once. An SMTPUTF8 recipient (jöran@remote.test) arrives.
+  * DSN (RFC 3461 section 5.2): NOTIFY/ORCPT/ENVID/RET are passed to Postfix, which
+    offers DSN, and the "delivered" report comes from Postfix, not hermod.
 """
 import email
 import email.policy
