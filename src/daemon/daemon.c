@@ -36,6 +36,7 @@
 #include "net/server.h"
 #include "net/tls.h"
 #include "queue/queue.h"
+#include "imap/imap_search.h"
 #include "imap/imap_server.h"
 #include "pop3/pop3_server.h"
 #include "smtp/smtp_server.h"
@@ -60,6 +61,7 @@ struct daemon {
 	struct dns *dns;           /* the outbound queue's resolver */
 	SSL_CTX *tls_client;       /* STARTTLS to other servers; NULL: plaintext only */
 	struct queue *queue;
+	struct imap_indexer indexer; /* the store writer's background full-text indexing */
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *shutdown_timer;
 	struct timespec shutdown_started;
@@ -217,6 +219,7 @@ static int daemon_start(struct daemon *d)
 		log_error("hermod event=start-failed error=\"store: %s\"", err);
 		return -1;
 	}
+	store_async_set_idle_work(d->store, imap_search_index_step, &d->indexer);
 	/* the queue before the protocol servers: submission kicks it */
 	if (daemon_start_queue(d) < 0)
 		return -1;

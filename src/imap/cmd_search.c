@@ -2,11 +2,10 @@
  * cmd_search: SEARCH and UID SEARCH (RFC 3501 6.4.4, RFC 9051 6.4.4),
  * ESEARCH return options (RFC 4731), MODSEQ (RFC 7162 3.1.5).
  *
- * Full-text indexing is lazy: delivery never waits for it. A SEARCH with
- * BODY strings first runs a WRITE call that indexes the folder's bodies
- * not indexed yet (in batches of STORE_FTS_BATCH per transaction), then
- * the READ search; a body left unindexed is a candidate anyway, so the
- * index only narrows and the RFC substring match decides every result.
+ * Full-text indexing runs in the background (imap_search_index_step, the
+ * store writer's idle work), so neither delivery nor SEARCH waits for it.
+ * A body not indexed yet is a candidate anyway: the index only narrows,
+ * and the RFC substring match decides every result.
  *
  * SEARCHRES ($, RETURN (SAVE)) is not supported and is refused with BAD.
  */
@@ -37,20 +36,6 @@ static void search_ctx_free(void *arg)
 	imap_search_result_free(&c->res);
 	free(c->view_uids);
 	free(c);
-}
-
-static void index_work(struct store *s, void *arg)
-{
-	struct search_ctx *c = arg;
-	const char *err;
-
-	size_t indexed = 0;
-
-	/* A failure to index is not a failure to search: the unindexed stay candidates. */
-	if (imap_search_fts_prepare(s, c->folder_id, &indexed, &err) < 0)
-		log_warn("imap event=fts_index_failed folder=%lld error=\"%s\"", (long long)c->folder_id, err);
-	else if (indexed > 0)
-		log_debug("imap event=fts_indexed folder=%lld bodies=%zu", (long long)c->folder_id, indexed);
 }
 
 static void search_work(struct store *s, void *arg)
@@ -176,7 +161,6 @@ enum imap_cmd_result imap_cmd_search(struct imap_cmd *cmd)
 	struct imap_session *s = cmd->session;
 	struct search_ctx *c = search_ctx_new(s);
 	const char *err;
-	struct buf words;
 
 	if (imap_search_parse(cmd->parsed.args, cmd->parsed.arg_count, &c->prog, &err) < 0)
 		return parse_failed(cmd, c, err);
@@ -186,10 +170,5 @@ enum imap_cmd_result imap_cmd_search(struct imap_cmd *cmd)
 		s->enabled |= IMAP_ENABLED_CONDSTORE;
 	cmd->ctx = c;
 	cmd->ctx_free = search_ctx_free;
-	buf_init(&words, 0);
-	size_t n = imap_search_fts_words(&c->prog, &words);
-	buf_free(&words);
-	if (n > 0)
-		return imap_cmd_store_call(cmd, STORE_CALL_WRITE, index_work, search_indexed);
 	return search_indexed(cmd);
 }

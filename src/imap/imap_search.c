@@ -1129,7 +1129,21 @@ static int body_search_text(struct store *s, int64_t body_id, struct buf *text, 
 	return rc;
 }
 
-int imap_search_fts_prepare(struct store *s, int64_t folder_id, size_t *indexed_r, const char **errstr_r)
+size_t imap_search_index_step(struct store *s, void *arg)
 {
-	return store_fts_index_folder(s, folder_id, body_search_text, errstr_r, indexed_r, errstr_r);
+	struct imap_indexer *ix = arg;
+	const char *err = NULL;
+	size_t seen = 0;
+
+	if (store_fts_index_pending(s, &ix->cursor, IMAP_INDEX_STEP, body_search_text, &err, &seen, &err) < 0) {
+		log_warn("imap event=fts-index-failed error=\"%s\"", err ? err : "unknown");
+		ix->cursor = 0;
+		return 0; /* try again after the next write */
+	}
+	if (seen == 0) {
+		ix->cursor = 0; /* all done; the next round starts from the beginning */
+		return 0;
+	}
+	ix->indexed += seen;
+	return seen;
 }

@@ -134,13 +134,17 @@ int imap_search_run(struct store *s, int64_t folder_id, const struct imap_search
 void imap_search_result_free(struct imap_search_result *res);
 
 /*
- * Indexing is lazy (delivery stays fast): before a search with FTS words, a
- * WRITE call indexes every not-yet-indexed body of the folder, committing in
- * batches (store_fts_index_folder). The first such search on a large
- * mailbox pays for indexing it; later ones only for what arrived since.
- * Bodies left unindexed (their text could not be read) are always
- * candidates, so the index never changes a result, it only narrows.
+ * The full-text index is kept in step with delivery in the background: the
+ * store writer, when it has nothing else to do, runs this step
+ * (store_async_set_idle_work), which indexes up to IMAP_INDEX_STEP bodies
+ * not indexed yet. Bodies not indexed yet are always search candidates
+ * (store_fts_candidates), so a lagging index never changes a result.
  */
-int imap_search_fts_prepare(struct store *s, int64_t folder_id, size_t *indexed_r, const char **errstr_r);
+#define IMAP_INDEX_STEP 50
+struct imap_indexer {
+	int64_t cursor; /* the last body id looked at (writer thread only) */
+	uint64_t indexed;
+};
+size_t imap_search_index_step(struct store *s, void *arg);
 
 #endif

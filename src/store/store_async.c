@@ -137,6 +137,10 @@ struct store_async {
 	struct event *notify_ev;
 
 	struct watch_table watches;
+
+	store_idle_fn idle_fn;  /* writer's background work, or NULL */
+	void *idle_arg;
+	bool idle_pending;      /* idle_fn may have something to do (under mu) */
 };
 
 /* Each reader thread gets its own store through this. */
@@ -465,8 +469,18 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&sa->mu);
 	for (;;) {
-		while (sa->deliveries.head == NULL && sa->writes.head == NULL && !sa->stopping)
+		while (sa->deliveries.head == NULL && sa->writes.head == NULL && !sa->stopping) {
+			if (sa->idle_fn != NULL && sa->idle_pending) {
+				pthread_mutex_unlock(&sa->mu);
+				size_t done = sa->idle_fn(sa->writer, sa->idle_arg);
+				pthread_mutex_lock(&sa->mu);
+				if (done == 0)
+					sa->idle_pending = false;
+				continue;
+			}
 			pthread_cond_wait(&sa->deliver_cond, &sa->mu);
+		}
+		sa->idle_pending = true; /* what comes now may give the idle work something to do */
 		/* one batch, then one WRITE: neither starves the other */
 		n = batch_take(sa, batch);
 		call = queue_pop(&sa->writes);
@@ -492,6 +506,16 @@ static void *writer_main(void *arg)
 }
 
 /* ---- setup and teardown ---- */
+
+void store_async_set_idle_work(struct store_async *sa, store_idle_fn fn, void *arg)
+{
+	pthread_mutex_lock(&sa->mu);
+	sa->idle_fn = fn;
+	sa->idle_arg = arg;
+	sa->idle_pending = true; /* a backlog from before this start */
+	pthread_cond_signal(&sa->deliver_cond);
+	pthread_mutex_unlock(&sa->mu);
+}
 
 static int async_open_stores(struct store_async *sa, const char *data_dir, const char **errstr_r)
 {

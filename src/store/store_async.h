@@ -67,6 +67,17 @@ struct store_req *store_async_submit(struct store_async *sa, struct spool *body,
 				     size_t address_count, const struct store_outbound *out, int64_t internal_date,
 				     store_deliver_cb cb, void *arg);
 
+/*
+ * Work for the writer thread when it has nothing else to do (the
+ * background full-text indexer). fn does one small step on the writer's
+ * store and returns how much it did; 0 means nothing is left, and fn is
+ * not called again until a delivery or a WRITE call has run. Deliveries and
+ * WRITE calls always go first: a step must be short (tens of
+ * milliseconds). Set before any work is queued; fn runs on the writer thread.
+ */
+typedef size_t (*store_idle_fn)(struct store *s, void *arg);
+void store_async_set_idle_work(struct store_async *sa, store_idle_fn fn, void *arg);
+
 /* ---- any store work, off the loop -------------------------------------------------- */
 
 enum store_call_kind {

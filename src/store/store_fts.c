@@ -240,18 +240,34 @@ static int fts_index_batch(struct store *s, const int64_t *ids, size_t n,
 	return store_commit(s, errstr_r);
 }
 
-int store_fts_index_folder(struct store *s, int64_t folder_id,
-			   int (*text_cb)(struct store *s, int64_t body_id, struct buf *text, void *arg), void *arg,
-			   size_t *indexed_r, const char **errstr_r)
+int store_fts_index_pending(struct store *s, int64_t *cursor, size_t max,
+			    int (*text_cb)(struct store *s, int64_t body_id, struct buf *text, void *arg), void *arg,
+			    size_t *seen_r, const char **errstr_r)
 {
+	/* Only bodies some mailbox holds: a queue-only body is never searched. */
+	static const char sql[] = "SELECT b.id FROM bodies b WHERE b.fts_indexed = 0 AND b.id > ?"
+				  " AND EXISTS (SELECT 1 FROM mail m WHERE m.body_id = b.id) ORDER BY b.id LIMIT ?";
 	struct body_ids b = { 0 };
-	int rc = store_fts_unindexed(s, folder_id, collect_body_id, &b, errstr_r);
+	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
+	size_t indexed = 0;
+	int rc;
 
-	*indexed_r = 0;
-	for (size_t i = 0; rc == 0 && i < b.count; i += STORE_FTS_BATCH) {
-		size_t n = b.count - i < STORE_FTS_BATCH ? b.count - i : STORE_FTS_BATCH;
-		rc = fts_index_batch(s, b.ids + i, n, text_cb, arg, indexed_r, errstr_r);
+	*seen_r = 0;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, *cursor);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		collect_body_id(sqlite3_column_int64(st, 0), &b);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		free(b.ids);
+		return store_dberr(s, errstr_r, "database error");
 	}
+	rc = b.count > 0 ? fts_index_batch(s, b.ids, b.count, text_cb, arg, &indexed, errstr_r) : 0;
+	if (rc == 0 && b.count > 0)
+		*cursor = b.ids[b.count - 1];
+	*seen_r = b.count;
 	free(b.ids);
 	return rc;
 }

@@ -175,22 +175,20 @@ int store_body_meta_put(struct store *s, int64_t body_id, const void *blob, size
 
 /*
  * Indexes a body's searchable text (decoded headers and text parts, UTF-8).
- * Delivery and APPEND leave bodies unindexed; the IMAP layer indexes lazily
- * (store_fts_unindexed) before a text search.
+ * Delivery and APPEND leave bodies unindexed; the writer indexes them in
+ * the background (store_fts_index_pending, driven by the IMAP layer).
  */
 int store_fts_index(struct store *s, int64_t body_id, const char *text, size_t len, const char **errstr_r);
 /*
- * Indexes every body of the folder that is not indexed yet, committing
- * every STORE_FTS_BATCH bodies (one sync per batch, not per body).
- * text_cb appends a body's searchable text to `text`; it may read the body
- * through s (it runs on the same thread, inside the transaction). A body
- * whose text cannot be produced stays unindexed (and so stays a search
- * candidate). *indexed_r: how many were indexed.
+ * The background indexer's step: indexes up to max bodies (of any folder)
+ * not indexed yet, with ids above *cursor, in one transaction, and moves
+ * *cursor past them. Returns how many were looked at in *seen_r (0: nothing
+ * left above the cursor; the caller then resets it to 0 and waits for new
+ * mail). A body whose text cannot be produced stays unindexed (a candidate).
  */
-#define STORE_FTS_BATCH 500
-int store_fts_index_folder(struct store *s, int64_t folder_id,
-			   int (*text_cb)(struct store *s, int64_t body_id, struct buf *text, void *arg), void *arg,
-			   size_t *indexed_r, const char **errstr_r);
+int store_fts_index_pending(struct store *s, int64_t *cursor, size_t max,
+			    int (*text_cb)(struct store *s, int64_t body_id, struct buf *text, void *arg), void *arg,
+			    size_t *seen_r, const char **errstr_r);
 /* Body ids of the folder's messages that are not indexed yet. */
 int store_fts_unindexed(struct store *s, int64_t folder_id, void (*cb)(int64_t body_id, void *arg), void *arg,
 			const char **errstr_r);

@@ -109,6 +109,8 @@ int64_t *store_changed_take(struct store *s, size_t *n_r);
 
 /* Schema (store_schema.c). */
 int store_schema_migrate(struct store *s, const char **errstr_r);
+/* The version a fully migrated database has (tests compare with it). */
+int store_schema_latest(void);
 /* Tests: store_open, migrating only up to version (an older hermod's database). */
 int store_open_at_version(const char *data_dir, int version, struct store **store_r, const char **errstr_r);
 

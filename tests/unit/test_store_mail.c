@@ -255,7 +255,7 @@ static void test_migration_from_v1(void **state)
 	/* an upgraded hermod opens it */
 	if (store_open(dir, &f.s, &err) < 0)
 		fail_msg("upgrade: %s", err);
-	assert_int_equal(store_schema_version(f.s), 3);
+	assert_int_equal(store_schema_version(f.s), store_schema_latest());
 	assert_int_equal(q1(f.s, "SELECT count(*) FROM sqlite_master WHERE name IN ('body_meta', 'body_fts',"
 				 " 'mail_folder_modseq', 'expunged_folder_modseq', 'bodies_fts_delete')"), 5);
 	assert_int_equal(q1(f.s, "SELECT fts_indexed FROM bodies"), 0);
@@ -1041,6 +1041,53 @@ static void test_fts_candidates(void **state)
 	assert_int_equal(q1(f->s, "SELECT count(*) FROM body_fts"), FTS_N - 1);
 }
 
+/* The background indexer's text source: the stored text itself, except a "broken" one. */
+static int pending_text(struct store *s, int64_t body_id, struct buf *text, void *arg)
+{
+	char chunk[512];
+	size_t n;
+	const char *err;
+
+	(*(int *)arg)++;
+	if (store_body_pread(s, body_id, 0, chunk, sizeof(chunk), &n, &err) < 0)
+		return -1;
+	if (n >= 6 && memcmp(chunk, "broken", 6) == 0)
+		return -1; /* cannot produce its text: must stay unindexed */
+	buf_append(text, chunk, n);
+	return 0;
+}
+
+static void test_fts_index_pending(void **state)
+{
+	struct fixture *f = *state;
+	int64_t cursor = 0;
+	size_t seen;
+	int calls = 0;
+
+	for (int i = 0; i < 5; i++)
+		deliver(f, f->addr, i == 2 ? "broken text" : "indexed in the background");
+	/* two steps of 3: 3 then 2 bodies looked at; then nothing above the cursor */
+	OK(store_fts_index_pending(f->s, &cursor, 3, pending_text, &calls, &seen, E));
+	assert_int_equal(seen, 3);
+	OK(store_fts_index_pending(f->s, &cursor, 3, pending_text, &calls, &seen, E));
+	assert_int_equal(seen, 2);
+	OK(store_fts_index_pending(f->s, &cursor, 3, pending_text, &calls, &seen, E));
+	assert_int_equal(seen, 0);
+	assert_int_equal(calls, 5);
+	assert_int_equal(q1(f->s, "SELECT count(*) FROM body_fts"), 4);
+	/* the broken one stays unindexed, so it stays a candidate */
+	struct uids u = candidates(f, "background");
+	assert_int_equal(u.n, 5);
+	u = candidates(f, "nowhere");
+	assert_int_equal(u.n, 1);
+	assert_int_equal(u.v[0], 3);
+	/* from the start again: only the broken body is looked at */
+	cursor = 0;
+	OK(store_fts_index_pending(f->s, &cursor, 10, pending_text, &calls, &seen, E));
+	assert_int_equal(seen, 1);
+	assert_int_equal(calls, 6);
+}
+
 /* Random substrings of random texts: candidates include every true match. */
 static void test_fts_superset_random(void **state)
 {
@@ -1286,6 +1333,49 @@ static void test_async_call_and_watch(void **state)
 	async_close(&ax);
 }
 
+struct idle_fx {
+	int64_t cursor;
+	int steps, calls;
+};
+
+static size_t idle_step(struct store *s, void *arg)
+{
+	struct idle_fx *ix = arg;
+	size_t seen = 0;
+	const char *err;
+
+	ix->steps++;
+	if (store_fts_index_pending(s, &ix->cursor, 2, pending_text, &ix->calls, &seen, &err) < 0 || seen == 0) {
+		ix->cursor = 0;
+		return 0;
+	}
+	return seen;
+}
+
+/* The writer indexes in the background when idle, and again after new deliveries. */
+static void test_async_idle_work(void **state)
+{
+	struct fixture *f = *state;
+	struct async_fx ax;
+	struct idle_fx ix = { 0 };
+
+	for (int i = 0; i < 5; i++)
+		deliver(f, f->addr, "waiting for the indexer\r\n");
+	async_open(f, &ax);
+	store_async_set_idle_work(ax.sa, idle_step, &ix);
+	struct spool *sp = spool_of(f->dir, "one more\r\n", 10);
+	ax.pending++;
+	store_async_deliver(ax.sa, sp, &f->addr, 1, 1, deliver_done, &ax);
+	run_until_done(&ax);
+	/* nothing else is queued: the writer indexes everything on its own (bounded wait) */
+	for (int i = 0; i < 1000 && q1(f->s, "SELECT count(*) FROM bodies WHERE fts_indexed = 0") > 0; i++)
+		usleep(10 * 1000);
+	async_close(&ax); /* joins the writer */
+	assert_true(ix.steps >= 2);
+	assert_int_equal(q1(f->s, "SELECT count(*) FROM bodies WHERE fts_indexed = 0"), 0);
+	assert_int_equal(q1(f->s, "SELECT count(*) FROM body_fts"), 6);
+}
+
 static void test_async_cancel(void **state)
 {
 	struct fixture *f = *state;
@@ -1457,6 +1547,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_body_pread_and_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fts_candidates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fts_superset_random, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fts_index_pending, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_async_idle_work, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_remove_frees_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_call_and_watch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_cancel, setup, teardown),
