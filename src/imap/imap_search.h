@@ -135,12 +135,13 @@ void imap_search_result_free(struct imap_search_result *res);
 
 /*
  * The full-text index is kept in step with delivery in the background: the
- * store writer, when it has nothing else to do, runs this step
- * (store_async_set_idle_work), which indexes up to IMAP_INDEX_STEP bodies
- * not indexed yet. Bodies not indexed yet are always search candidates
+ * store writer, once it has had nothing else to do for a quiet spell
+ * (STORE_ASYNC_IDLE_QUIET_MS), runs this step (store_async_set_idle_work),
+ * which indexes up to IMAP_INDEX_STEP bodies not indexed yet. Under a
+ * steady stream of mail the index lags and catches up afterwards. Bodies not indexed yet are always search candidates
  * (store_fts_candidates), so a lagging index never changes a result.
  */
-#define IMAP_INDEX_STEP 50
+#define IMAP_INDEX_STEP 20 /* ~5 ms of writer time: a delivery arriving meanwhile waits no longer */
 struct imap_indexer {
 	int64_t cursor; /* the last body id looked at (writer thread only) */
 	uint64_t indexed;

@@ -141,7 +141,26 @@ struct store_async {
 	store_idle_fn idle_fn;  /* writer's background work, or NULL */
 	void *idle_arg;
 	bool idle_pending;      /* idle_fn may have something to do (under mu) */
+	struct timespec last_work; /* CLOCK_MONOTONIC: when the writer last took real work */
 };
+
+/* The writer runs idle work only after this long without deliveries or WRITE calls. */
+#define STORE_ASYNC_IDLE_QUIET_MS 250
+
+static void timespec_add_ms(struct timespec *t, long ms)
+{
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static bool timespec_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
 
 /* Each reader thread gets its own store through this. */
 struct reader_arg {
@@ -470,17 +489,26 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&sa->mu);
 	for (;;) {
 		while (sa->deliveries.head == NULL && sa->writes.head == NULL && !sa->stopping) {
-			if (sa->idle_fn != NULL && sa->idle_pending) {
-				pthread_mutex_unlock(&sa->mu);
-				size_t done = sa->idle_fn(sa->writer, sa->idle_arg);
-				pthread_mutex_lock(&sa->mu);
-				if (done == 0)
-					sa->idle_pending = false;
+			if (sa->idle_fn == NULL || !sa->idle_pending) {
+				pthread_cond_wait(&sa->deliver_cond, &sa->mu);
 				continue;
 			}
-			pthread_cond_wait(&sa->deliver_cond, &sa->mu);
+			/* Idle work only after a quiet spell: a steady stream of mail has the CPU first. */
+			struct timespec now, until = sa->last_work;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			timespec_add_ms(&until, STORE_ASYNC_IDLE_QUIET_MS);
+			if (timespec_before(&now, &until)) {
+				pthread_cond_timedwait(&sa->deliver_cond, &sa->mu, &until);
+				continue;
+			}
+			pthread_mutex_unlock(&sa->mu);
+			size_t done = sa->idle_fn(sa->writer, sa->idle_arg);
+			pthread_mutex_lock(&sa->mu);
+			if (done == 0)
+				sa->idle_pending = false;
 		}
 		sa->idle_pending = true; /* what comes now may give the idle work something to do */
+		clock_gettime(CLOCK_MONOTONIC, &sa->last_work);
 		/* one batch, then one WRITE: neither starves the other */
 		n = batch_take(sa, batch);
 		call = queue_pop(&sa->writes);
@@ -607,7 +635,11 @@ static struct store_async *async_alloc(struct event_base *base, unsigned reader_
 	pthread_mutex_init(&sa->mu, NULL);
 	pthread_mutex_init(&sa->done_mu, NULL);
 	pthread_cond_init(&sa->lookup_cond, NULL);
-	pthread_cond_init(&sa->deliver_cond, NULL);
+	pthread_condattr_t monotonic;
+	pthread_condattr_init(&monotonic);
+	pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC); /* the writer's timed waits */
+	pthread_cond_init(&sa->deliver_cond, &monotonic);
+	pthread_condattr_destroy(&monotonic);
 	queue_init(&sa->lookups);
 	queue_init(&sa->deliveries);
 	queue_init(&sa->writes);

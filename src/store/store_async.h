@@ -68,8 +68,8 @@ struct store_req *store_async_submit(struct store_async *sa, struct spool *body,
 				     store_deliver_cb cb, void *arg);
 
 /*
- * Work for the writer thread when it has nothing else to do (the
- * background full-text indexer). fn does one small step on the writer's
+ * Work for the writer thread when it has had nothing else to do for a
+ * quiet spell of a quarter second (the background full-text indexer). fn does one small step on the writer's
  * store and returns how much it did; 0 means nothing is left, and fn is
  * not called again until a delivery or a WRITE call has run. Deliveries and
  * WRITE calls always go first: a step must be short (tens of
