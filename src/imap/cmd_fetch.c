@@ -180,7 +180,8 @@ static enum imap_cmd_result render_done(struct imap_cmd *cmd)
 	for (size_t i = c->pos; c->set_seen && i < c->end; i++) {
 		const struct store_flag_change *ch = &c->changes[i - c->pos];
 		if (ch->changed)
-			imap_view_set_flags(s->view, c->seqs[i], ch->flags, ch->modseq);
+			imap_view_set_flags(s->view, c->seqs[i], ch->flags | (ch->keywords[0] ? IMAP_VIEW_KEYWORDS : 0),
+					    ch->modseq);
 	}
 	c->pos = c->end;
 	if (c->pos >= c->count)
@@ -216,6 +217,63 @@ static enum imap_cmd_result fetch_next(struct imap_cmd *cmd)
 	return imap_cmd_store_call(cmd, STORE_CALL_READ, render_work, render_done);
 }
 
+/* ---- answering from the view ----------------------------------------------------------- */
+
+/*
+ * FETCH (UID FLAGS MODSEQ) - what a client asks to resynchronise - needs
+ * nothing the view does not hold, unless a message has keywords (the view
+ * keeps only the fact, IMAP_VIEW_KEYWORDS). Such a FETCH is answered on the
+ * loop from the view, without a store round trip, rendered by the same
+ * imap_fetch_render as the store path.
+ */
+static bool view_answers(const struct imap_session *s, const struct fetch_ctx *c)
+{
+	const struct imap_view *v = s->view;
+
+	if (c->spec.vanished || c->spec.changedsince > 0 || c->set_seen)
+		return false;
+	for (size_t i = 0; i < c->spec.count; i++) {
+		enum imap_fetch_kind k = c->spec.items[i].kind;
+		if (k != IMAP_FETCH_UID && k != IMAP_FETCH_FLAGS && k != IMAP_FETCH_MODSEQ)
+			return false;
+	}
+	for (size_t i = 0; i < c->count; i++)
+		if (v->flags[c->seqs[i] - 1] & IMAP_VIEW_KEYWORDS)
+			return false;
+	return true;
+}
+
+static enum imap_cmd_result fetch_from_view(struct imap_cmd *cmd)
+{
+	struct fetch_ctx *c = cmd->ctx;
+	struct imap_session *s = cmd->session;
+	const struct imap_view *v = s->view;
+	static const struct store_mail none; /* no keywords, no body */
+	struct store_mail m = none;
+	struct imap_msg_data d;
+
+	imap_msg_data_init(&d);
+	buf_reset(&c->out);
+	for (; c->pos < c->count && c->out.len < IMAP_OUTPUT_CHUNK; c->pos++) {
+		uint32_t seq = c->seqs[c->pos];
+		struct imap_fetch_msg msg = { .seq = seq, .mail = &m, .modseq = c->condstore };
+		m.uid = v->uids[seq - 1];
+		m.flags = v->flags[seq - 1] & ~IMAP_VIEW_KEYWORDS;
+		m.modseq = v->modseqs[seq - 1];
+		if (imap_fetch_render(NULL, &c->spec, &msg, &d, &c->out, &c->err) < 0)
+			break; /* cannot happen for these items; answered below */
+	}
+	imap_msg_data_free(&d);
+	if (c->out.len > 0)
+		imap_write(s, c->out.data, c->out.len);
+	if (c->err != NULL)
+		return imap_cmd_no(cmd, "FETCH failed: %s", c->err);
+	if (c->pos >= c->count)
+		return imap_cmd_ok(cmd, "FETCH completed");
+	cmd->run = fetch_from_view;
+	return IMAP_CMD_AGAIN; /* the rest once the client has read this */
+}
+
 static enum imap_cmd_result fetch_start(struct imap_cmd *cmd, struct fetch_ctx *c)
 {
 	struct imap_session *s = cmd->session;
@@ -225,6 +283,11 @@ static enum imap_cmd_result fetch_start(struct imap_cmd *cmd, struct fetch_ctx *
 	c->folder_id = s->view->folder_id;
 	c->set_seen = c->spec.set_seen && !s->view->readonly;
 	c->condstore = (s->enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC)) != 0;
+	if (view_answers(s, c)) {
+		cmd->ctx = c;
+		cmd->ctx_free = fetch_ctx_free;
+		return fetch_from_view(cmd);
+	}
 	c->uids = xmalloc((c->count ? c->count : 1) * sizeof(uint32_t));
 	for (size_t i = 0; i < c->count; i++)
 		c->uids[i] = imap_view_uid(s->view, c->seqs[i]);

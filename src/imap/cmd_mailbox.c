@@ -282,7 +282,7 @@ static void select_ctx_free(void *arg)
 
 static int on_select_mail(const struct store_mail *m, void *arg)
 {
-	imap_view_append(arg, m->uid, m->flags, m->modseq);
+	imap_view_append(arg, m->uid, m->flags | (m->keywords[0] ? IMAP_VIEW_KEYWORDS : 0), m->modseq);
 	return 0;
 }
 

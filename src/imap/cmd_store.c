@@ -108,7 +108,7 @@ static enum imap_cmd_result store_done(struct imap_cmd *cmd)
 			continue;
 		}
 		if (ch->changed)
-			imap_view_set_flags(s->view, seq, ch->flags, ch->modseq);
+			imap_view_set_flags(s->view, seq, ch->flags | (ch->keywords[0] ? IMAP_VIEW_KEYWORDS : 0), ch->modseq);
 		if (!c->silent || (condstore && ch->changed))
 			write_fetch(s, c, i, cmd->parsed.uid, condstore);
 	}

@@ -98,6 +98,13 @@ struct imap_server {
 };
 
 /*
+ * A view flag next to the STORE_FLAG_* bits: the message has keywords. The
+ * view keeps no keyword text (memory per message stays small), but knowing
+ * that there is none lets FETCH (UID FLAGS MODSEQ) answer from the view.
+ */
+#define IMAP_VIEW_KEYWORDS 0x80
+
+/*
  * The selected mailbox as this session sees it: arrays indexed by sequence
  * number - 1, in UID order. 13 bytes per message; keywords are fetched from
  * the store when needed. Changed only at safe points (imap_view_sync) and
@@ -112,7 +119,7 @@ struct imap_view {
 	uint64_t highestmodseq;  /* every change up to this one is in the view */
 	uint32_t count, cap;
 	uint32_t *uids;
-	uint8_t *flags;          /* STORE_FLAG_* */
+	uint8_t *flags;          /* STORE_FLAG_*, and IMAP_VIEW_KEYWORDS */
 	uint64_t *modseqs;
 	struct store_watch *watch;
 	bool dirty;              /* the store reported a change not yet synced */

@@ -321,13 +321,13 @@ static void apply_changes(struct imap_session *s, struct sync_ctx *c)
 	for (size_t i = 0; i < c->n_changes; i++) {
 		const struct sync_change *ch = &c->changes[i];
 		if (ch->uid > last_uid) {
-			imap_view_append(v, ch->uid, ch->flags, ch->modseq);
+			imap_view_append(v, ch->uid, ch->flags | (ch->keywords ? IMAP_VIEW_KEYWORDS : 0), ch->modseq);
 			continue;
 		}
 		uint32_t seq = imap_view_seq(v, ch->uid);
 		if (seq == 0 || ch->modseq <= v->modseqs[seq - 1])
 			continue; /* expunged, or this session's own change already reported */
-		v->flags[seq - 1] = (uint8_t)ch->flags;
+		v->flags[seq - 1] = (uint8_t)(ch->flags | (ch->keywords ? IMAP_VIEW_KEYWORDS : 0));
 		v->modseqs[seq - 1] = ch->modseq;
 		write_flags_fetch(s, seq, ch);
 	}
