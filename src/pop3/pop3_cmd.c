@@ -356,7 +356,7 @@ static enum pop3_flow cmd_dele(struct pop3_session *s, struct slice args)
 		return refuse(s, "-ERR Syntax: DELE <message number>");
 	if (single_message(s, args, &i) < 0)
 		return pop3_count_error(s);
-	s->msgs[i].deleted = true;
+	pop3_mark_deleted(s, i);
 	pop3_reply(s, "+OK Message %zu deleted", i + 1);
 	return POP3_FLOW_CONTINUE;
 }
@@ -372,8 +372,7 @@ static enum pop3_flow cmd_rset(struct pop3_session *s, struct slice args)
 	size_t n;
 	uint64_t bytes;
 
-	for (size_t i = 0; i < s->count; i++)
-		s->msgs[i].deleted = false;
+	pop3_unmark_all(s);
 	pop3_maildrop_stat(s, &n, &bytes);
 	pop3_reply(s, "+OK Maildrop has %zu messages (%llu octets)", n, (unsigned long long)bytes);
 	return POP3_FLOW_CONTINUE;

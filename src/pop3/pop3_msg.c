@@ -1,5 +1,6 @@
 /*
- * pop3_msg: the RETR/TOP output filter and argument parsing (see pop3_msg.h).
+ * pop3_msg: the RETR/TOP output filter, argument parsing, the read-ahead
+ * choice and listing lines (see pop3_msg.h).
  *
  * The filter scans for line ends and emits runs of bytes between them, so
  * a 50 MB message costs a few calls per chunk, not one per byte.
@@ -140,4 +141,53 @@ int pop3_split_command(struct slice line, struct slice *verb_r, struct slice *ar
 			return -1;
 	}
 	return 0;
+}
+
+size_t pop3_prefetch_pick(const struct pop3_message *msgs, size_t count, size_t after, uint64_t budget,
+			  size_t max_msgs, size_t *indexes_r)
+{
+	size_t n = 0;
+
+	for (size_t i = after + 1; i < count && n < max_msgs; i++) {
+		if (msgs[i].deleted)
+			continue;
+		if (msgs[i].size >= budget)
+			break;
+		budget -= msgs[i].size + 1;
+		indexes_r[n++] = i;
+	}
+	return n;
+}
+
+/* Decimal digits of v at p (no NUL); returns how many (1-20). */
+static size_t put_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (size_t i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* Formatted by hand: a 100,000-message LIST is 100,000 lines, and printf dominated it. */
+size_t pop3_listing_line(char *buf, size_t number, const struct pop3_message *m, bool uidl, uint32_t uidvalidity)
+{
+	size_t n = put_u64(buf, number);
+
+	buf[n++] = ' ';
+	if (uidl) {
+		n += put_u64(buf + n, uidvalidity);
+		buf[n++] = '.';
+		n += put_u64(buf + n, m->uid);
+	} else {
+		n += put_u64(buf + n, m->size);
+	}
+	buf[n++] = '\r';
+	buf[n++] = '\n';
+	return n;
 }

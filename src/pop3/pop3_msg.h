@@ -3,6 +3,10 @@
  * be unit-tested and fuzzed: the RETR/TOP output filter and argument
  * parsing.
  *
+ * It also holds the maildrop entry (struct pop3_message) and the pure
+ * decisions taken on the maildrop: which message to read ahead after a
+ * RETR/TOP, and the LIST/UIDL scan-listing lines.
+ *
  * The filter turns a stored message, fed in arbitrary chunks, into the
  * multi-line response body of RFC 1939 section 3: every line ends in CRLF
  * (a bare LF becomes CRLF), a line that begins with "." gets another "."
@@ -18,6 +22,14 @@
 #include <stdint.h>
 
 #include "lib/slice.h"
+
+/* One message of the maildrop snapshot taken at login (RFC 1939 numbers are index + 1). */
+struct pop3_message {
+	uint32_t uid;
+	bool deleted;
+	uint64_t size;
+	int64_t body_id;
+};
 
 typedef void (*pop3_emit_fn)(const char *p, size_t len, void *arg);
 
@@ -54,5 +66,26 @@ int pop3_parse_number(struct slice s, uint64_t max, uint64_t *n_r);
 int pop3_split_command(struct slice line, struct slice *verb_r, struct slice *args_r);
 /* Splits args at the first space: the first word and the rest (maybe empty). */
 void pop3_next_word(struct slice args, struct slice *word_r, struct slice *rest_r);
+
+/*
+ * The messages worth reading ahead once message `after` (an index) has
+ * been sent: the ones after it not marked deleted, in order, as long as
+ * each fits, with one byte more than its size (the read must also see the
+ * end of the body), in budget bytes altogether; at most max_msgs. Clients
+ * fetch in order; a message that does not fit (a large one is streamed
+ * anyway) ends the run. Writes their indexes to indexes_r and returns how
+ * many (0: none).
+ */
+size_t pop3_prefetch_pick(const struct pop3_message *msgs, size_t count, size_t after, uint64_t budget,
+			  size_t max_msgs, size_t *indexes_r);
+
+/* Room for any line pop3_listing_line writes (the longest is 44 bytes: 20 + 1 + 10 + 1 + 10 + 2). */
+#define POP3_LISTING_LINE_MAX 48
+/*
+ * One scan-listing line of RFC 1939 5 (LIST: "n size") or 7 (UIDL: "n
+ * uidvalidity.uid"), CRLF-terminated, into buf (at least
+ * POP3_LISTING_LINE_MAX bytes, not NUL-terminated). Returns its length.
+ */
+size_t pop3_listing_line(char *buf, size_t number, const struct pop3_message *m, bool uidl, uint32_t uidvalidity);
 
 #endif

@@ -19,6 +19,18 @@
 #define POP3_OUTPUT_BACKLOG_MAX (64 * 1024)
 /* Bytes of a message read from the store per step of RETR/TOP. */
 #define POP3_CHUNK_SIZE (64 * 1024)
+/*
+ * Read-ahead (see pop3_session.c): once a RETR/TOP has been sent, the
+ * messages after it not marked deleted are read into the session, in
+ * order, as long as they fit in this many bytes altogether (each takes its
+ * size + 1; a message of 64 KiB or more is never read ahead), at most
+ * POP3_PREFETCH_MSGS of them, so that the RETRs that usually follow are
+ * answered at once. One read-ahead per session at a time, freed once its
+ * last message has been sent, when a message outside it is asked for, at
+ * QUIT, or when the session ends.
+ */
+#define POP3_PREFETCH_MAX (64 * 1024)
+#define POP3_PREFETCH_MSGS 64
 /* Scan listing lines (LIST, UIDL) written per step before checking the backlog. */
 #define POP3_LISTING_STEP 256
 
@@ -34,14 +46,6 @@ enum pop3_state {
 
 enum pop3_sasl_step { POP3_SASL_PLAIN, POP3_SASL_LOGIN_USER, POP3_SASL_LOGIN_PASS };
 enum pop3_listing { POP3_LISTING_NONE, POP3_LISTING_LIST, POP3_LISTING_UIDL };
-
-/* One message of the maildrop snapshot taken at login (RFC 1939 numbers are index + 1). */
-struct pop3_message {
-	uint32_t uid;
-	bool deleted;
-	uint64_t size;
-	int64_t body_id;
-};
 
 struct pop3_server {
 	struct event_base *base;
@@ -68,6 +72,8 @@ struct pop3_session {
 	struct event *timer;          /* command timeout before login, idle timeout after */
 	struct auth_req *auth_pending;
 	struct pop3_job *job;         /* a store call in flight */
+	struct pop3_job *prefetch;    /* the read-ahead: in flight (its req set) or ready; not s->job */
+	bool prefetch_wait;           /* a RETR/TOP waits for the read-ahead in flight */
 	bool output_blocked;          /* waiting for the client to read our output */
 	bool closing;                 /* shutting down: close once the pending step is answered */
 
@@ -84,6 +90,8 @@ struct pop3_session {
 	uint32_t uidvalidity;
 	struct pop3_message *msgs;
 	size_t count;
+	size_t live_count;   /* messages not marked deleted (STAT, LIST) */
+	uint64_t live_bytes; /* and their total size */
 
 	/* a multi-line answer in progress */
 	enum pop3_listing listing;
@@ -118,6 +126,10 @@ void pop3_listing_start(struct pop3_session *s, enum pop3_listing kind);
 enum pop3_flow pop3_update(struct pop3_session *s);
 /* Messages not marked deleted, and their total size. */
 void pop3_maildrop_stat(const struct pop3_session *s, size_t *count_r, uint64_t *bytes_r);
+/* DELE: marks message index (not yet marked) deleted. */
+void pop3_mark_deleted(struct pop3_session *s, size_t index);
+/* RSET: unmarks every message. */
+void pop3_unmark_all(struct pop3_session *s);
 
 /* pop3_cmd.c */
 enum pop3_flow pop3_cmd_dispatch(struct pop3_session *s, const struct conn_line *line);

@@ -17,7 +17,23 @@
  * RETR and TOP stream: one chunk at a time is read on a store reader
  * thread, filtered (pop3_msg.h) into the output, and the next is read only
  * when the client has taken most of the output. Memory per session stays
- * bounded whatever the message size.
+ * bounded whatever the message size. A read fills its buffer or reaches
+ * the end of the body on the reader thread, so a message smaller than a
+ * chunk costs one round trip to the thread, not two.
+ *
+ * Read-ahead: clients fetch in order (RETR 1, RETR 2, ...), one at a time,
+ * and a round trip to a reader thread per message cost more than the
+ * client's own round trip. So once a RETR/TOP has been sent, the small
+ * messages after it (up to POP3_PREFETCH_MAX bytes altogether, see
+ * pop3_private.h) are read into s->prefetch in one store call while the
+ * client reads the answer; their RETR/TOP are then answered from memory at
+ * once, or, if the read is still in flight, when it lands. The read-ahead
+ * is not s->job: other commands go on meanwhile. Once its last message has
+ * been sent the next one is started. Asking for a message outside it, QUIT
+ * and the end of the session drop it (an in-flight one is cancelled: its
+ * closure is freed when the thread is done). The session never holds more
+ * than one. The messages' contents never change, so a copy read ahead is
+ * as good as one read later.
  *
  * DIAGNOSTICS: every failure a client causes gets an -ERR that names it,
  * and at worst the end of its own session; nothing here exits the process.
@@ -104,7 +120,7 @@ enum pop3_flow pop3_count_error(struct pop3_session *s)
 
 static bool busy(const struct pop3_session *s)
 {
-	return s->job != NULL || s->auth_pending != NULL || s->state == POP3_STATE_TLS;
+	return s->job != NULL || s->prefetch_wait || s->auth_pending != NULL || s->state == POP3_STATE_TLS;
 }
 
 void pop3_update_reading(struct pop3_session *s)
@@ -145,21 +161,37 @@ bool pop3_auth_allowed(const struct pop3_session *s)
 	       (strcmp(ip, "127.0.0.1") == 0 || strcmp(ip, "::1") == 0 || strcmp(ip, "::ffff:127.0.0.1") == 0);
 }
 
-void pop3_maildrop_stat(const struct pop3_session *s, size_t *count_r, uint64_t *bytes_r)
+/* Counted once per change, not per STAT/LIST: pipelining clients send STAT often. */
+static void count_live(struct pop3_session *s)
 {
-	*count_r = 0;
-	*bytes_r = 0;
+	s->live_count = 0;
+	s->live_bytes = 0;
 	for (size_t i = 0; i < s->count; i++) {
 		if (!s->msgs[i].deleted) {
-			(*count_r)++;
-			*bytes_r += s->msgs[i].size;
+			s->live_count++;
+			s->live_bytes += s->msgs[i].size;
 		}
 	}
 }
 
+void pop3_maildrop_stat(const struct pop3_session *s, size_t *count_r, uint64_t *bytes_r)
+{
+	*count_r = s->live_count;
+	*bytes_r = s->live_bytes;
+}
+
 /* ---- store calls ------------------------------------------------------------------ */
 
-enum job_kind { JOB_SNAPSHOT, JOB_READ, JOB_EXPUNGE };
+enum job_kind { JOB_SNAPSHOT, JOB_READ, JOB_PREFETCH, JOB_EXPUNGE };
+
+/* One message of a read-ahead: its bytes land in buf[off, off + len). */
+struct ahead {
+	size_t index;
+	int64_t body_id;
+	size_t off, cap; /* its room in buf: size + 1 */
+	size_t len;
+	bool eof;
+};
 
 /* The closure of one store call: it outlives the session if the session goes first. */
 struct pop3_job {
@@ -169,6 +201,10 @@ struct pop3_job {
 	/* in */
 	int64_t address_id, folder_id, body_id;
 	uint64_t offset;
+	size_t buf_size; /* JOB_READ, JOB_PREFETCH */
+	struct ahead *ahead; /* JOB_PREFETCH: the messages, in order */
+	size_t ahead_count;
+	size_t ahead_next; /* the first not sent yet (loop thread) */
 	uint32_t *uids;
 	size_t uid_count;
 	/* out */
@@ -178,8 +214,9 @@ struct pop3_job {
 	struct pop3_message *msgs;
 	size_t count, cap;
 	size_t nread;
+	bool eof; /* the read reached the end of the body */
 	unsigned expunged;
-	char *buf; /* POP3_CHUNK_SIZE bytes (JOB_READ) */
+	char *buf; /* buf_size bytes */
 };
 
 static void job_free(struct pop3_job *j)
@@ -187,6 +224,7 @@ static void job_free(struct pop3_job *j)
 	free(j->uids);
 	free(j->msgs);
 	free(j->buf);
+	free(j->ahead);
 	free(j);
 }
 
@@ -209,6 +247,40 @@ static int snapshot_add(const struct store_mail *m, void *arg)
 }
 
 /* Store threads from here to job_done: only the job, never the session. */
+
+/* Fills buf, or reads to the end of the body (then eof): a short message is one trip to the thread. */
+static int read_body(struct store *st, int64_t body_id, uint64_t offset, char *buf, size_t size, size_t *len_r,
+		     bool *eof_r, const char **err)
+{
+	size_t n;
+
+	*len_r = 0;
+	*eof_r = false;
+	while (*len_r < size) {
+		if (store_body_pread(st, body_id, offset + *len_r, buf + *len_r, size - *len_r, &n, err) < 0)
+			return -1;
+		if (n == 0) {
+			*eof_r = true;
+			break;
+		}
+		*len_r += n;
+	}
+	return 1;
+}
+
+/* A read-ahead keeps the messages read before a failure; it fails only if the first one does. */
+static int read_ahead(struct store *st, struct pop3_job *j, const char **err)
+{
+	for (size_t k = 0; k < j->ahead_count; k++) {
+		struct ahead *a = &j->ahead[k];
+		if (read_body(st, a->body_id, 0, j->buf + a->off, a->cap, &a->len, &a->eof, err) < 0) {
+			j->ahead_count = k;
+			return k > 0 ? 1 : -1;
+		}
+	}
+	return 1;
+}
+
 static void job_work(struct store *st, void *arg)
 {
 	struct pop3_job *j = arg;
@@ -226,7 +298,10 @@ static void job_work(struct store *st, void *arg)
 		}
 		break;
 	case JOB_READ:
-		j->rc = store_body_pread(st, j->body_id, j->offset, j->buf, POP3_CHUNK_SIZE, &j->nread, &err) < 0 ? -1 : 1;
+		j->rc = read_body(st, j->body_id, j->offset, j->buf, j->buf_size, &j->nread, &j->eof, &err);
+		break;
+	case JOB_PREFETCH:
+		j->rc = read_ahead(st, j, &err);
 		break;
 	case JOB_EXPUNGE:
 		j->rc = store_mail_expunge(st, j->folder_id, j->uids, j->uid_count, NULL, NULL, &err) < 0 ? -1 : 1;
@@ -238,6 +313,7 @@ static void job_work(struct store *st, void *arg)
 
 static void snapshot_done(struct pop3_session *s, struct pop3_job *j);
 static void read_done(struct pop3_session *s, struct pop3_job *j);
+static void prefetch_done(struct pop3_session *s, struct pop3_job *j);
 static void expunge_done(struct pop3_session *s, struct pop3_job *j);
 
 static void job_done(void *arg, bool cancelled)
@@ -249,6 +325,11 @@ static void job_done(void *arg, bool cancelled)
 		job_free(j);
 		return;
 	}
+	j->req = NULL; /* invalid once done has run */
+	if (j->kind == JOB_PREFETCH) {
+		prefetch_done(s, j); /* never s->job */
+		return;
+	}
 	s->job = NULL;
 	switch (j->kind) {
 	case JOB_SNAPSHOT:
@@ -256,6 +337,8 @@ static void job_done(void *arg, bool cancelled)
 		break;
 	case JOB_READ:
 		read_done(s, j);
+		break;
+	case JOB_PREFETCH:
 		break;
 	case JOB_EXPUNGE:
 		expunge_done(s, j);
@@ -360,6 +443,7 @@ static void snapshot_done(struct pop3_session *s, struct pop3_job *j)
 	s->msgs = j->msgs;
 	s->count = j->count;
 	j->msgs = NULL;
+	count_live(s);
 	job_free(j);
 	pop3_set_state(s, POP3_STATE_TRANSACTION);
 	pop3_maildrop_stat(s, &n, &bytes);
@@ -378,13 +462,42 @@ void pop3_login(struct pop3_session *s, const char *user, const char *password)
 	pop3_update_reading(s);
 }
 
-/* ---- RETR / TOP ----------------------------------------------------------------- */
+/* ---- output batching ------------------------------------------------------------- */
 
-static void emit(const char *p, size_t len, void *arg)
+/*
+ * The filter emits a line's bytes and its CRLF separately; a conn_write per
+ * piece went through the bufferevent (lock, callbacks) twice per line.
+ * Pieces are gathered here and written a few KiB at a time.
+ */
+struct out_batch {
+	struct conn *conn;
+	size_t len;
+	char buf[16384];
+};
+
+static void batch_flush(struct out_batch *b)
 {
-	struct pop3_session *s = arg;
-	conn_write(s->conn, p, len);
+	if (b->len > 0)
+		conn_write(b->conn, b->buf, b->len);
+	b->len = 0;
 }
+
+static void batch_emit(const char *p, size_t len, void *arg)
+{
+	struct out_batch *b = arg;
+
+	if (len > sizeof(b->buf) - b->len) {
+		batch_flush(b);
+		if (len > sizeof(b->buf)) {
+			conn_write(b->conn, p, len);
+			return;
+		}
+	}
+	memcpy(b->buf + b->len, p, len);
+	b->len += len;
+}
+
+/* ---- RETR / TOP ----------------------------------------------------------------- */
 
 static void stream_next(struct pop3_session *s)
 {
@@ -392,18 +505,141 @@ static void stream_next(struct pop3_session *s)
 
 	j->body_id = s->msgs[s->stream_index].body_id;
 	j->offset = s->stream_offset;
-	j->buf = xmalloc(POP3_CHUNK_SIZE);
+	j->buf_size = POP3_CHUNK_SIZE;
+	j->buf = xmalloc(j->buf_size);
 	job_start(s, j, STORE_CALL_READ);
+}
+
+static void prefetch_drop(struct pop3_session *s)
+{
+	struct pop3_job *j = s->prefetch;
+
+	if (j == NULL)
+		return;
+	ASSERT(!s->prefetch_wait);
+	s->prefetch = NULL;
+	if (j->req != NULL)
+		store_req_cancel(j->req); /* the thread may be filling j->buf: its done frees j */
+	else
+		job_free(j);
+}
+
+void pop3_mark_deleted(struct pop3_session *s, size_t index)
+{
+	ASSERT(index < s->count && !s->msgs[index].deleted);
+	s->msgs[index].deleted = true;
+	s->live_count--;
+	s->live_bytes -= s->msgs[index].size;
+}
+
+void pop3_unmark_all(struct pop3_session *s)
+{
+	for (size_t i = 0; i < s->count; i++)
+		s->msgs[i].deleted = false;
+	count_live(s);
+}
+
+/* Reads ahead the messages after index, if any are worth it (see the top of the file). */
+static void prefetch_start(struct pop3_session *s, size_t index)
+{
+	size_t picked[POP3_PREFETCH_MSGS], n, off = 0;
+	struct pop3_job *j;
+
+	if (s->prefetch != NULL || s->closing || s->server->shutting_down || s->state != POP3_STATE_TRANSACTION)
+		return;
+	n = pop3_prefetch_pick(s->msgs, s->count, index, POP3_PREFETCH_MAX, POP3_PREFETCH_MSGS, picked);
+	if (n == 0)
+		return;
+	j = job_new(s, JOB_PREFETCH);
+	j->ahead = xcalloc(n, sizeof(*j->ahead));
+	j->ahead_count = n;
+	for (size_t k = 0; k < n; k++) {
+		struct ahead *a = &j->ahead[k];
+		a->index = picked[k];
+		a->body_id = s->msgs[picked[k]].body_id;
+		a->off = off;
+		/* One byte more than the size: the read then finds the end in the same trip. */
+		a->cap = (size_t)s->msgs[picked[k]].size + 1;
+		off += a->cap;
+	}
+	ASSERT(off <= POP3_PREFETCH_MAX);
+	j->buf_size = off;
+	j->buf = xmalloc(off);
+	s->prefetch = j;
+	j->req = store_async_call(s->server->store, STORE_CALL_READ, job_work, job_done, j);
+}
+
+/* Sends len bytes of the message being sent; ends the answer at the end of it. */
+static void stream_feed(struct pop3_session *s, const char *p, size_t len, bool eof)
+{
+	struct out_batch b;
+
+	b.conn = s->conn;
+	b.len = 0;
+	if (!s->stream_started) {
+		/* The status line goes out in the same write as the start of the message. */
+		int n = s->filter.top ? snprintf(b.buf, sizeof(b.buf), "+OK Top of message follows\r\n")
+				      : snprintf(b.buf, sizeof(b.buf), "+OK %llu octets\r\n",
+						 (unsigned long long)s->msgs[s->stream_index].size);
+		ASSERT(n > 0 && (size_t)n < sizeof(b.buf));
+		b.len = (size_t)n;
+		s->stream_started = true;
+	}
+	pop3_msg_filter_feed(&s->filter, p, len, batch_emit, &b);
+	s->stream_offset += len;
+	if (eof || s->filter.done) {
+		pop3_msg_filter_finish(&s->filter, batch_emit, &b);
+		s->streaming = false;
+	}
+	batch_flush(&b);
+}
+
+/* The read-ahead's entry for message index (not sent yet), or NULL. */
+static struct ahead *prefetch_find(struct pop3_job *pf, size_t index)
+{
+	for (size_t k = pf->ahead_next; k < pf->ahead_count; k++)
+		if (pf->ahead[k].index == index)
+			return &pf->ahead[k];
+	return NULL;
+}
+
+/* Answers the RETR/TOP started from its read-ahead entry a, now. */
+static void prefetch_serve(struct pop3_session *s, struct ahead *a)
+{
+	struct pop3_job *pf = s->prefetch;
+
+	ASSERT(pf != NULL && pf->req == NULL);
+	pf->ahead_next = (size_t)(a - pf->ahead) + 1; /* skipped ones are not coming back in order */
+	/* If the body was longer than its size said, pop3_process_input streams the rest. */
+	stream_feed(s, pf->buf + a->off, a->len, a->eof);
+	if (pf->ahead_next == pf->ahead_count) {
+		s->prefetch = NULL;
+		job_free(pf);
+	}
+	if (!s->streaming)
+		prefetch_start(s, s->stream_index);
 }
 
 void pop3_stream_start(struct pop3_session *s, size_t index, bool top, uint64_t lines)
 {
+	struct ahead *a = s->prefetch != NULL ? prefetch_find(s->prefetch, index) : NULL;
+
 	s->streaming = true;
 	s->stream_started = false;
 	s->stream_index = index;
 	s->stream_offset = 0;
 	pop3_msg_filter_init(&s->filter, top, lines);
-	stream_next(s);
+	if (a == NULL) {
+		prefetch_drop(s); /* not read in order: one read-ahead at most, so this one goes */
+		stream_next(s);
+	} else if (s->prefetch->req != NULL) {
+		/* Still in flight: wait for it rather than read the same bytes twice. */
+		s->prefetch_wait = true;
+		evtimer_del(s->timer);
+		pop3_update_reading(s);
+	} else {
+		prefetch_serve(s, a);
+	}
 }
 
 static void read_done(struct pop3_session *s, struct pop3_job *j)
@@ -422,21 +658,36 @@ static void read_done(struct pop3_session *s, struct pop3_job *j)
 		resume(s);
 		return;
 	}
-	if (!s->stream_started) {
-		s->stream_started = true;
-		if (s->filter.top)
-			pop3_reply(s, "+OK Top of message follows");
-		else
-			pop3_reply(s, "+OK %llu octets", (unsigned long long)s->msgs[s->stream_index].size);
-	}
-	pop3_msg_filter_feed(&s->filter, j->buf, j->nread, emit, s);
-	s->stream_offset += j->nread;
-	if (j->nread == 0 || s->filter.done) {
-		pop3_msg_filter_finish(&s->filter, emit, s);
-		s->streaming = false;
-	}
+	stream_feed(s, j->buf, j->nread, j->eof);
 	job_free(j);
+	if (!s->streaming)
+		prefetch_start(s, s->stream_index);
 	resume(s); /* the timer restarts with each chunk the client takes: a slow reader is not idle */
+}
+
+static void prefetch_done(struct pop3_session *s, struct pop3_job *j)
+{
+	struct ahead *a;
+
+	ASSERT(s->prefetch == j);
+	if (j->rc < 0) {
+		/* Nothing is lost: the RETR, if it comes, reads again and reports a lasting failure. */
+		log_debug("pop3 session=%s event=prefetch-failed error=\"%s\"", s->id, j->err);
+		s->prefetch = NULL;
+		job_free(j);
+	}
+	if (!s->prefetch_wait)
+		return; /* kept until its RETR/TOP comes */
+	s->prefetch_wait = false;
+	a = s->prefetch != NULL ? prefetch_find(j, s->stream_index) : NULL;
+	if (a == NULL) {
+		/* It failed before reaching the message asked for: read it the ordinary way. */
+		prefetch_drop(s);
+		stream_next(s);
+		return;
+	}
+	prefetch_serve(s, a);
+	resume(s);
 }
 
 /* ---- LIST / UIDL without argument ---------------------------------------------------------- */
@@ -459,20 +710,24 @@ void pop3_listing_start(struct pop3_session *s, enum pop3_listing kind)
 static void listing_step(struct pop3_session *s)
 {
 	size_t end = s->listing_next + POP3_LISTING_STEP;
+	struct out_batch b;
 
+	_Static_assert(POP3_LISTING_STEP * POP3_LISTING_LINE_MAX + 3 <= sizeof(b.buf), "a listing step fits a batch");
+	b.conn = s->conn;
+	b.len = 0;
 	for (; s->listing_next < s->count && s->listing_next < end; s->listing_next++) {
 		const struct pop3_message *m = &s->msgs[s->listing_next];
 		if (m->deleted)
 			continue;
-		if (s->listing == POP3_LISTING_LIST)
-			conn_printf(s->conn, "%zu %llu\r\n", s->listing_next + 1, (unsigned long long)m->size);
-		else
-			conn_printf(s->conn, "%zu %u.%u\r\n", s->listing_next + 1, s->uidvalidity, m->uid);
+		b.len += pop3_listing_line(b.buf + b.len, s->listing_next + 1, m, s->listing == POP3_LISTING_UIDL,
+					   s->uidvalidity);
 	}
 	if (s->listing_next == s->count) {
-		conn_write(s->conn, ".\r\n", 3);
+		memcpy(b.buf + b.len, ".\r\n", 3);
+		b.len += 3;
 		s->listing = POP3_LISTING_NONE;
 	}
+	batch_flush(&b);
 }
 
 /* ---- UPDATE --------------------------------------------------------------------------- */
@@ -481,6 +736,7 @@ enum pop3_flow pop3_update(struct pop3_session *s)
 {
 	struct pop3_job *j = job_new(s, JOB_EXPUNGE);
 
+	prefetch_drop(s);
 	pop3_set_state(s, POP3_STATE_UPDATE);
 	j->folder_id = s->folder_id;
 	j->uids = xcalloc(s->count ? s->count : 1, sizeof(*j->uids));
@@ -611,6 +867,8 @@ static void session_free(struct pop3_session *s)
 		auth_req_cancel(s->auth_pending);
 	if (s->job != NULL)
 		store_req_cancel(s->job->req); /* its done frees the job */
+	s->prefetch_wait = false;
+	prefetch_drop(s);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else

@@ -1,6 +1,7 @@
 /*
  * Unit tests for pop3/pop3_msg: the RETR/TOP output filter (byte-stuffing,
- * line ends, TOP line counting, split at every position) and argument parsing.
+ * line ends, TOP line counting, split at every position), argument parsing,
+ * the read-ahead choice and LIST/UIDL listing lines.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -232,6 +233,73 @@ static void test_split_command(void **state)
 	assert_int_equal(word.len, 0);
 }
 
+/* The read-ahead after a RETR/TOP: the following messages not deleted, in order, while they fit. */
+static void test_prefetch_pick(void **state)
+{
+	struct pop3_message m[6] = {
+		{ .uid = 1, .size = 100 }, { .uid = 2, .size = 200, .deleted = true },
+		{ .uid = 3, .size = 299 }, { .uid = 4, .size = 499 },
+		{ .uid = 5, .size = 10 },  { .uid = 6, .size = 0 },
+	};
+	size_t got[8];
+
+	(void)state;
+	/* Each takes size + 1 bytes: 300 + 500 + 11 + 1 = 812. 2 (index 1) is deleted: skipped. */
+	assert_int_equal(pop3_prefetch_pick(m, 6, 0, 812, 8, got), 4);
+	assert_int_equal(got[0], 2);
+	assert_int_equal(got[1], 3);
+	assert_int_equal(got[2], 4);
+	assert_int_equal(got[3], 5);
+	/* One byte short: the last (empty) message does not fit. */
+	assert_int_equal(pop3_prefetch_pick(m, 6, 0, 811, 8, got), 3);
+	/* A message that does not fit ends the run, even if a later one would fit. */
+	assert_int_equal(pop3_prefetch_pick(m, 6, 0, 700, 8, got), 1);
+	assert_int_equal(got[0], 2);
+	assert_int_equal(pop3_prefetch_pick(m, 6, 0, 299, 8, got), 0); /* 299 bytes need 300 */
+	assert_int_equal(pop3_prefetch_pick(m, 6, 0, 300, 8, got), 1);
+	/* At most max_msgs. */
+	assert_int_equal(pop3_prefetch_pick(m, 6, 0, 65536, 2, got), 2);
+	assert_int_equal(got[1], 3);
+	/* After the last message, or with only deleted ones after: none. */
+	assert_int_equal(pop3_prefetch_pick(m, 6, 5, 65536, 8, got), 0);
+	m[4].deleted = true;
+	m[5].deleted = true;
+	assert_int_equal(pop3_prefetch_pick(m, 6, 3, 65536, 8, got), 0);
+	assert_int_equal(pop3_prefetch_pick(m, 0, 0, 65536, 8, got), 0);
+}
+
+/* Hand-formatted listing lines match what printf would write, at the extremes too. */
+static void test_listing_line(void **state)
+{
+	const struct {
+		size_t number;
+		uint32_t uid, uidvalidity;
+		uint64_t size;
+	} cases[] = {
+		{ 1, 1, 1, 0 },
+		{ 10, 9, 10, 1536 },
+		{ 99999, 4294967295u, 4294967295u, 18446744073709551615ull },
+		{ (size_t)-1, 100, 1700000000u, 1000000 },
+	};
+	char got[POP3_LISTING_LINE_MAX], want[128];
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct pop3_message m = { .uid = cases[c].uid, .size = cases[c].size };
+		size_t n = pop3_listing_line(got, cases[c].number, &m, false, cases[c].uidvalidity);
+		int w = snprintf(want, sizeof(want), "%zu %llu\r\n", cases[c].number, (unsigned long long)cases[c].size);
+
+		assert_true(n <= sizeof(got));
+		assert_int_equal(n, (size_t)w);
+		assert_memory_equal(got, want, n);
+		n = pop3_listing_line(got, cases[c].number, &m, true, cases[c].uidvalidity);
+		w = snprintf(want, sizeof(want), "%zu %u.%u\r\n", cases[c].number, cases[c].uidvalidity, cases[c].uid);
+		assert_true(n <= sizeof(got));
+		assert_int_equal(n, (size_t)w);
+		assert_memory_equal(got, want, n);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -241,6 +309,8 @@ int main(void)
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_split_command),
+		cmocka_unit_test(test_prefetch_pick),
+		cmocka_unit_test(test_listing_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
