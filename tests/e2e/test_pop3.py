@@ -209,6 +209,57 @@ def test_large_message_streamed(pop):
     p.quit()
 
 
+def test_read_ahead_out_of_order_and_large_between_small(pop):
+    # After a RETR the following small messages are read ahead; RETR in any order, TOP,
+    # and a large message among small ones must all answer the stored bytes exactly.
+    subjects = [f"r{i}" for i in range(6)]
+    for i, sub in enumerate(subjects):
+        deliver(pop, subject=sub, body=("L" * 1000 + "\r\n") * 300 if i == 3 else f"small {i}\r\n")
+    stored = [crlf(m.raw) for m in pop.fetch(ALICE)]
+    p = poplib_login(pop)
+    for n in (1, 2, 6, 5, 4, 3, 2, 1):
+        resp, lines, octets = p.retr(n)
+        assert b"\r\n".join(lines) + b"\r\n" == stored[n - 1], n
+    resp, lines, octets = p.top(2, 0)
+    assert b"Subject: r1" in b"\r\n".join(lines)
+    p.quit()
+
+
+def test_dele_and_rset_of_read_ahead_messages(pop):
+    for i in range(4):
+        deliver(pop, subject=f"a{i}")
+    p = poplib_login(pop)
+    p.retr(1)                 # 2..4 are now read ahead
+    p.dele(2)
+    with pytest.raises(poplib.error_proto, match="deleted"):
+        p.retr(2)
+    assert p.stat()[0] == 3
+    p.rset()
+    assert p.stat()[0] == 4
+    assert b"Subject: a1" in b"\r\n".join(p.retr(2)[1])
+    p.dele(3)
+    assert p.quit().startswith(b"+OK")
+    assert [m["Subject"] for m in pop.fetch(ALICE)] == ["a0", "a1", "a3"]
+
+
+def test_pipelined_retrs_then_dele_and_quit(pop):
+    n = 40
+    for i in range(n):
+        deliver(pop, subject=f"q{i}")
+    with RawPOP3(pop.pop3_port) as c:
+        cmds = [f"USER {ALICE}", f"PASS {PASSWORD}"] + [f"RETR {i}" for i in range(1, n + 1)]
+        cmds += [f"DELE {i}" for i in range(1, n + 1)] + ["QUIT"]
+        c.send("".join(x + "\r\n" for x in cmds))
+        assert c.line().startswith("+OK") and c.line().startswith("+OK Logged in")
+        for i in range(n):
+            assert c.line().endswith("octets")
+            assert f"Subject: q{i}".encode() in b"\r\n".join(c.multiline())
+        for i in range(n):
+            assert c.line().startswith("+OK")
+        assert c.line().startswith("+OK Logging out, 40 messages deleted")
+    assert pop.fetch(ALICE) == []
+
+
 # ---------------------------------------------------------------- deletion semantics
 
 def test_quit_after_dele_deletes_durably(pop):
