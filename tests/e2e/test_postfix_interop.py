@@ -126,11 +126,6 @@ def body_lf(raw):
     return n[i + 2:]
 
 
-def find_by_subject(msgs, subject):
-    found = [m for m in msgs if parse(m).get("Subject") == subject]
-    return found
-
-
 # ---------------------------------------------------------------- DKIM
 
 def dkim_txt_records(inst, domain):
