@@ -178,7 +178,7 @@ static bool notice_matches(const struct queue_rcpt *r, enum dsn_action action)
 	case DSN_ACTION_DELAYED:
 		return r->status == STORE_QRCPT_PENDING;
 	case DSN_ACTION_DELIVERED:
-		return r->status == STORE_QRCPT_DELIVERED;
+		return r->status == STORE_QRCPT_DELIVERED && !r->dsn_passed;
 	}
 	return false;
 }

@@ -35,7 +35,15 @@
 
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "smtp/smtp_parse.h"
 #include "store/store_mail.h"
+
+/* NOTIFY bits go from the store to the client unchanged. */
+_Static_assert((int)STORE_NOTIFY_NEVER == (int)SMTP_NOTIFY_NEVER &&
+		       (int)STORE_NOTIFY_SUCCESS == (int)SMTP_NOTIFY_SUCCESS &&
+		       (int)STORE_NOTIFY_FAILURE == (int)SMTP_NOTIFY_FAILURE &&
+		       (int)STORE_NOTIFY_DELAY == (int)SMTP_NOTIFY_DELAY,
+	       "store_queue.h and smtp_parse.h disagree on NOTIFY bits");
 
 #define QUEUE_TARGETS_MAX 20 /* addresses tried per connection (Postfix: 5 addresses, 2 sessions) */
 
@@ -280,7 +288,13 @@ static void smtp_done(const struct smtp_client_result *res, void *arg)
 	j->sc = NULL;
 	for (size_t i = 0; i < j->nrcpts; i++) {
 		const struct smtp_client_reply *rep = i < res->nrcpts ? &res->rcpts[i] : &res->reply;
-		rcpt_outcome(qe, &qe->rcpts[j->rcpt_idx[i]], rep, res->host);
+		struct queue_rcpt *r = &qe->rcpts[j->rcpt_idx[i]];
+		rcpt_outcome(qe, r, rep, res->host);
+		/*
+		 * RFC 3461 5.2: a server offering DSN got NOTIFY with the recipient
+		 * and reports success itself; without DSN ours says "relayed".
+		 */
+		r->dsn_passed = r->status == STORE_QRCPT_DELIVERED && (res->extensions & SMTP_EXT_DSN) != 0;
 	}
 	job_end(j);
 }
@@ -364,16 +378,27 @@ static void route_done(const struct dns_result *r, void *arg)
 		.block_s = cfg->queue_data_timeout_s, .dot_s = cfg->queue_data_timeout_s,
 	};
 	rcpts = xcalloc(j->nrcpts, sizeof(*rcpts));
-	for (size_t i = 0; i < j->nrcpts; i++)
-		rcpts[i] = qe->rcpts[j->rcpt_idx[i]].address;
+	const char **orcpts = xcalloc(j->nrcpts, sizeof(*orcpts));
+	unsigned *notify = xcalloc(j->nrcpts, sizeof(*notify));
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		const struct queue_rcpt *qr = &qe->rcpts[j->rcpt_idx[i]];
+		rcpts[i] = qr->address;
+		orcpts[i] = qr->orcpt;
+		notify[i] = qr->notify; /* STORE_NOTIFY_* has SMTP_NOTIFY_*'s values */
+	}
 	struct smtp_client_job job = {
 		.targets = targets, .ntargets = n, .helo_name = cfg->helo_name, .tls_ctx = qe->q->tls,
 		.from = qe->e.envelope_from, .rcpts = rcpts, .nrcpts = j->nrcpts, .read = job_read, .read_arg = j,
 		.size = qe->msg_len, .flags = qe->flags, .timeouts = &to,
+		.envid = qe->e.envid[0] != '\0' ? qe->e.envid : NULL,
+		.dsn_ret = qe->e.ret == STORE_RET_FULL ? 1 : qe->e.ret == STORE_RET_HDRS ? 2 : 0,
+		.notify = notify, .orcpt = orcpts,
 	};
 	j->read_off = 0;
 	j->sc = smtp_client_send(qe->q->base, &job, smtp_done, j);
 	free(rcpts);
+	free(orcpts);
+	free(notify);
 }
 
 static void job_start(struct queue_job *j)

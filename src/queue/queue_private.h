@@ -83,6 +83,7 @@ struct queue_rcpt {
 	char dsn_status[16];       /* "5.1.1" */
 	char *reply;               /* "550 5.1.1 ..." or our own text */
 	char *remote_mta;          /* the server that answered, or NULL */
+	bool dsn_passed;           /* delivered to a DSN server: success reports are its business */
 	bool failed_now;           /* became FAILED in this attempt */
 };
 

@@ -24,6 +24,7 @@
 #include "lib/xalloc.h"
 #include "net/conn.h"
 #include "net/net_private.h"
+#include "smtp/smtp_parse.h"
 
 #define BODY_CHUNK 16384
 #define BODY_WATERMARK (64 * 1024) /* output buffered before waiting for DRAINED */
@@ -71,6 +72,8 @@ struct target {
 
 struct rcpt {
 	char *addr;
+	unsigned notify;   /* SMTP_NOTIFY_* bits, 0: not given */
+	char *orcpt;       /* decoded, or NULL */
 	bool accepted;
 	struct stored_reply r;
 };
@@ -96,6 +99,8 @@ struct smtp_client {
 	char *helo;
 	SSL_CTX *tls_ctx;
 	char *from;
+	char *envid;       /* RFC 3461, decoded, or NULL */
+	int dsn_ret;       /* 0, 1 FULL, 2 HDRS */
 	struct rcpt *rcpts;
 	size_t nrcpts;
 	smtp_client_read_fn read;
@@ -182,12 +187,15 @@ static void sc_free(struct smtp_client *sc)
 	event_free(sc->defer);
 	for (size_t i = 0; i < sc->ntargets; i++)
 		free(sc->targets[i].host);
-	for (size_t i = 0; i < sc->nrcpts; i++)
+	for (size_t i = 0; i < sc->nrcpts; i++) {
 		free(sc->rcpts[i].addr);
+		free(sc->rcpts[i].orcpt);
+	}
 	free(sc->targets);
 	free(sc->rcpts);
 	free(sc->helo);
 	free(sc->from);
+	free(sc->envid);
 	free(sc);
 }
 
@@ -367,9 +375,22 @@ static void send_ehlo(struct smtp_client *sc)
 	send_cmd(sc, SC_EHLO, sc->to.helo_s, "EHLO %s\r\n", sc->helo);
 }
 
+/* RFC 3461 4: xtext, "+HH" for '+', '=' and anything outside printable ASCII. */
+static void xtext_append(char *out, size_t size, size_t *n, const char *in)
+{
+	for (; *in != '\0' && *n + 4 < size; in++) {
+		unsigned char c = (unsigned char)*in;
+		if (c < 33 || c > 126 || c == '+' || c == '=')
+			*n += (size_t)snprintf(out + *n, size - *n, "+%02X", c);
+		else
+			out[(*n)++] = (char)c;
+	}
+	out[*n] = '\0';
+}
+
 static void write_mail(struct smtp_client *sc)
 {
-	char params[128] = "";
+	char params[512] = "";
 	size_t n = 0;
 
 	if (sc->exts & SMTP_EXT_SIZE)
@@ -377,14 +398,52 @@ static void write_mail(struct smtp_client *sc)
 	if ((sc->flags & SMTP_CLIENT_8BIT) && (sc->exts & SMTP_EXT_8BITMIME))
 		n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
 	if ((sc->flags & SMTP_CLIENT_SMTPUTF8) && (sc->exts & SMTP_EXT_SMTPUTF8))
-		snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
+		n += (size_t)snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
+	if ((sc->exts & SMTP_EXT_DSN) && sc->dsn_ret != 0)
+		n += (size_t)snprintf(params + n, sizeof(params) - n, " RET=%s", sc->dsn_ret == 1 ? "FULL" : "HDRS");
+	if ((sc->exts & SMTP_EXT_DSN) && sc->envid != NULL) {
+		n += (size_t)snprintf(params + n, sizeof(params) - n, " ENVID=");
+		xtext_append(params, sizeof(params), &n, sc->envid);
+	}
 	send_cmd(sc, SC_MAIL, sc->to.mail_s, "MAIL FROM:<%s>%s\r\n", sc->from, params);
+}
+
+/* " NOTIFY=... ORCPT=..." for a DSN-capable server. */
+static void rcpt_dsn_params(const struct smtp_client *sc, const struct rcpt *r, char *out, size_t size)
+{
+	static const struct { unsigned bit; const char *name; } kinds[] = {
+		{ SMTP_NOTIFY_SUCCESS, "SUCCESS" }, { SMTP_NOTIFY_FAILURE, "FAILURE" }, { SMTP_NOTIFY_DELAY, "DELAY" },
+	};
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (!(sc->exts & SMTP_EXT_DSN))
+		return;
+	if (r->notify & SMTP_NOTIFY_NEVER) {
+		n += (size_t)snprintf(out + n, size - n, " NOTIFY=NEVER");
+	} else if (r->notify != 0) {
+		const char *sep = " NOTIFY=";
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+			if (r->notify & kinds[i].bit) {
+				n += (size_t)snprintf(out + n, size - n, "%s%s", sep, kinds[i].name);
+				sep = ",";
+			}
+		}
+	}
+	if (r->orcpt != NULL && strchr(r->orcpt, ';') != NULL && n + 8 < size) {
+		size_t type_len = (size_t)(strchr(r->orcpt, ';') - r->orcpt);
+		n += (size_t)snprintf(out + n, size - n, " ORCPT=%.*s;", (int)type_len, r->orcpt);
+		xtext_append(out, size, &n, r->orcpt + type_len + 1);
+	}
 }
 
 static void write_rcpt(struct smtp_client *sc)
 {
-	send_cmd(sc, sc->pipelining ? SC_MAIL : SC_RCPT, sc->to.rcpt_s, "RCPT TO:<%s>\r\n",
-		 sc->rcpts[sc->rcpts_sent].addr);
+	const struct rcpt *r = &sc->rcpts[sc->rcpts_sent];
+	char params[600];
+
+	rcpt_dsn_params(sc, r, params, sizeof(params));
+	send_cmd(sc, sc->pipelining ? SC_MAIL : SC_RCPT, sc->to.rcpt_s, "RCPT TO:<%s>%s\r\n", r->addr, params);
 	sc->rcpts_sent++;
 }
 
@@ -927,8 +986,14 @@ struct smtp_client *smtp_client_send(struct event_base *base, const struct smtp_
 		copy_target(&sc->targets[i], &job->targets[i]);
 	sc->ntargets = job->ntargets;
 	sc->rcpts = xcalloc(job->nrcpts, sizeof(*sc->rcpts));
-	for (size_t i = 0; i < job->nrcpts; i++)
+	for (size_t i = 0; i < job->nrcpts; i++) {
 		sc->rcpts[i].addr = xstrndup(job->rcpts[i], 300);
+		sc->rcpts[i].notify = job->notify != NULL ? job->notify[i] : 0;
+		if (job->orcpt != NULL && job->orcpt[i] != NULL)
+			sc->rcpts[i].orcpt = xstrndup(job->orcpt[i], 300);
+	}
+	sc->envid = job->envid != NULL ? xstrndup(job->envid, 100) : NULL;
+	sc->dsn_ret = job->dsn_ret;
 	sc->nrcpts = job->nrcpts;
 	sc->helo = xstrndup(job->helo_name, 300);
 	sc->from = xstrndup(job->from, 300);

@@ -86,6 +86,14 @@ struct smtp_client_job {
 	uint64_t size;          /* message size for SIZE= (RFC 1870) */
 	unsigned flags;         /* enum smtp_client_flags */
 	const struct smtp_client_timeouts *timeouts; /* NULL: the RFC's */
+	/*
+	 * RFC 3461, passed on to a server that offers DSN (then the notices
+	 * become its business); a server without DSN gets none of them.
+	 */
+	const char *envid;            /* decoded ENVID, or NULL */
+	int dsn_ret;                  /* 0: not given, 1: FULL, 2: HDRS */
+	const unsigned *notify;       /* per recipient: SMTP_NOTIFY_* bits, 0 if not given; or NULL */
+	const char *const *orcpt;     /* per recipient: decoded "rfc822;addr", or NULL entries; or NULL */
 };
 
 enum smtp_client_status {
