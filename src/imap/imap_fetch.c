@@ -483,13 +483,20 @@ void imap_fetch_format_flags(uint32_t flags, const char *keywords, bool recent, 
 	};
 	size_t start = out->len;
 
-	for (size_t i = 0; i < COUNT(names); i++)
-		if (flags & names[i].bit)
-			buf_appendf(out, "%s%s", out->len > start ? " " : "", names[i].name);
+	for (size_t i = 0; i < COUNT(names); i++) {
+		if (flags & names[i].bit) {
+			if (out->len > start)
+				buf_append(out, " ", 1);
+			buf_append_str(out, names[i].name);
+		}
+	}
 	if (recent)
-		buf_appendf(out, "%s\\Recent", out->len > start ? " " : "");
-	if (keywords != NULL && keywords[0] != '\0')
-		buf_appendf(out, "%s%s", out->len > start ? " " : "", keywords);
+		buf_append_str(out, out->len > start ? " \\Recent" : "\\Recent");
+	if (keywords != NULL && keywords[0] != '\0') {
+		if (out->len > start)
+			buf_append(out, " ", 1);
+		buf_append_str(out, keywords);
+	}
 }
 
 /* A string as a literal ({n} or ~{n} when binary data holds NULs), or "" for nothing. */
@@ -672,10 +679,13 @@ static void render_simple(const struct imap_fetch_item *it, const struct imap_fe
 		buf_appendf(out, "RFC822.SIZE %llu", (unsigned long long)m->size);
 		break;
 	case IMAP_FETCH_UID:
-		buf_appendf(out, "UID %u", m->uid);
+		buf_append(out, "UID ", 4);
+		buf_append_uint(out, m->uid);
 		break;
 	case IMAP_FETCH_MODSEQ:
-		buf_appendf(out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+		buf_append(out, "MODSEQ (", 8);
+		buf_append_uint(out, m->modseq);
+		buf_append(out, ")", 1);
 		break;
 	case IMAP_FETCH_ENVELOPE:
 		buf_append(out, "ENVELOPE ", 9);
@@ -702,7 +712,9 @@ int imap_fetch_render(struct store *s, const struct imap_fetch_spec *spec, const
 	if ((spec->need_message || spec->need_mime) &&
 	    imap_msg_data_load(s, msg->mail, spec->need_message, spec->need_mime, d, errstr_r) < 0)
 		return -1;
-	buf_appendf(out, "* %u FETCH (", msg->seq);
+	buf_append(out, "* ", 2);
+	buf_append_uint(out, msg->seq);
+	buf_append(out, " FETCH (", 8);
 	for (size_t i = 0; i < spec->count; i++) {
 		const struct imap_fetch_item *it = &spec->items[i];
 		if (i > 0)

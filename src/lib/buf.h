@@ -9,6 +9,7 @@
 #define HERMOD_LIB_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *data;
@@ -23,5 +24,8 @@ void buf_reset(struct buf *b);
 /* 0 on success, -1 if the result would exceed b->max (b unchanged). */
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_appendf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends a C string / an unsigned number in decimal (hot paths: no printf). */
+int buf_append_str(struct buf *b, const char *s);
+int buf_append_uint(struct buf *b, uint64_t v);
 
 #endif
