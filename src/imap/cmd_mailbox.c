@@ -41,10 +41,11 @@ static void copy_err(char *out, size_t size, const char *err)
 
 /* store_folder_status as 0 / -1, "no such mailbox" when it does not exist. */
 static int folder_status(struct store *st, int64_t address_id, const char *name, struct store_folder_status *fs,
-			 char *err_r, size_t size)
+			 bool counts, char *err_r, size_t size)
 {
 	const char *err = NULL;
-	int rc = store_folder_status(st, address_id, name, fs, &err);
+	int rc = counts ? store_folder_status(st, address_id, name, fs, &err)
+			: store_folder_lookup(st, address_id, name, fs, &err);
 
 	if (rc == 1)
 		return 0;
@@ -226,7 +227,7 @@ static void status_work(struct store *st, void *arg)
 {
 	struct status_ctx *c = arg;
 
-	c->rc = folder_status(st, c->address_id, c->name, &c->st, c->err, sizeof(c->err));
+	c->rc = folder_status(st, c->address_id, c->name, &c->st, true, c->err, sizeof(c->err));
 }
 
 static enum imap_cmd_result status_done(struct imap_cmd *cmd)
@@ -302,7 +303,8 @@ static void select_work(struct store *st, void *arg)
 	struct select_ctx *c = arg;
 	const char *err = NULL;
 
-	c->rc = folder_status(st, c->address_id, c->name, &c->st, c->err, sizeof(c->err));
+	/* the counts come from the listing below, not from a second pass over the folder */
+	c->rc = folder_status(st, c->address_id, c->name, &c->st, false, c->err, sizeof(c->err));
 	if (c->rc < 0)
 		return;
 	c->view = imap_view_new(c->st.folder_id, c->name, c->readonly);

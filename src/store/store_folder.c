@@ -419,6 +419,34 @@ int store_folder_status(struct store *s, int64_t address_id, const char *name, s
 	return rc == SQLITE_DONE ? 0 : store_dberr(s, errstr_r, "database error");
 }
 
+int store_folder_lookup(struct store *s, int64_t address_id, const char *name, struct store_folder_status *st_r,
+			const char **errstr_r)
+{
+	static const char sql[] = "SELECT id, uidvalidity, uidnext, highestmodseq FROM folders"
+				  " WHERE address_id = ? AND name = ?";
+	sqlite3_stmt *st;
+	folder_name canon;
+	int rc;
+
+	memset(st_r, 0, sizeof(*st_r));
+	if (!name_canonical(name, canon))
+		return 0;
+	if ((st = store_stmt(s, sql, errstr_r)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, address_id);
+	sqlite3_bind_text(st, 2, canon, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		st_r->folder_id = sqlite3_column_int64(st, 0);
+		st_r->uidvalidity = (uint32_t)sqlite3_column_int64(st, 1);
+		st_r->uidnext = (uint32_t)sqlite3_column_int64(st, 2);
+		st_r->highestmodseq = (uint64_t)sqlite3_column_int64(st, 3);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : store_dberr(s, errstr_r, "database error");
+}
+
 int store_folder_list_all(struct store *s, int64_t address_id,
 			  void (*cb)(const struct store_folder *f, bool subscribed, void *arg), void *arg,
 			  const char **errstr_r)

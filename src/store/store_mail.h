@@ -76,6 +76,13 @@ int store_folder_subscribe(struct store *s, int64_t address_id, const char *name
 /* INBOX is matched case-insensitively; other names exactly. Lookup: 1, 0 (no such folder), -1. */
 int store_folder_status(struct store *s, int64_t address_id, const char *name, struct store_folder_status *st_r,
 			const char **errstr_r);
+/*
+ * Like store_folder_status without the counts (messages, unseen, deleted,
+ * size stay 0): SELECT needs only the folder's identity and counters, and
+ * derives the rest from the messages it lists anyway.
+ */
+int store_folder_lookup(struct store *s, int64_t address_id, const char *name, struct store_folder_status *st_r,
+			const char **errstr_r);
 /* Every folder of an address, ordered by name, with its subscription (store_folder.subscribed). */
 int store_folder_list_all(struct store *s, int64_t address_id,
 			  void (*cb)(const struct store_folder *f, bool subscribed, void *arg), void *arg,
