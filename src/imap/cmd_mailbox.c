@@ -281,10 +281,9 @@ static void select_ctx_free(void *arg)
 	free(c);
 }
 
-static int on_select_mail(const struct store_mail *m, void *arg)
+static void on_select_mail(uint32_t uid, uint32_t flags, uint64_t modseq, bool has_keywords, void *arg)
 {
-	imap_view_append(arg, m->uid, m->flags | (m->keywords[0] ? IMAP_VIEW_KEYWORDS : 0), m->modseq);
-	return 0;
+	imap_view_append(arg, uid, flags | (has_keywords ? IMAP_VIEW_KEYWORDS : 0), modseq);
 }
 
 static void on_vanished(uint32_t uid, void *arg)
@@ -308,7 +307,7 @@ static void select_work(struct store *st, void *arg)
 	if (c->rc < 0)
 		return;
 	c->view = imap_view_new(c->st.folder_id, c->name, c->readonly);
-	c->rc = store_mail_list(st, c->st.folder_id, 1, 0, on_select_mail, c->view, &err);
+	c->rc = store_mail_list_view(st, c->st.folder_id, on_select_mail, c->view, &err);
 	if (c->rc == 0 && c->qresync && c->qr_uidvalidity == c->st.uidvalidity)
 		c->rc = store_mail_expunged_since(st, c->st.folder_id, c->qr_modseq, on_vanished, c, &err);
 	if (c->rc < 0)

@@ -356,6 +356,25 @@ int store_mail_list(struct store *s, int64_t folder_id, uint32_t uid_min, uint64
 	return rc == SQLITE_DONE ? 0 : store_dberr(s, errstr_r, "database error");
 }
 
+int store_mail_list_view(struct store *s, int64_t folder_id,
+			 void (*cb)(uint32_t uid, uint32_t flags, uint64_t modseq, bool has_keywords, void *arg),
+			 void *arg, const char **errstr_r)
+{
+	static const char sql[] = "SELECT uid, flags, modseq, keywords <> '' FROM mail INDEXED BY mail_view"
+				  " WHERE folder_id = ? ORDER BY uid";
+	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, folder_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		cb((uint32_t)sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1),
+		   (uint64_t)sqlite3_column_int64(st, 2), sqlite3_column_int(st, 3) != 0, arg);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_dberr(s, errstr_r, "database error");
+}
+
 int store_mail_expunged_since(struct store *s, int64_t folder_id, uint64_t since,
 			      void (*cb)(uint32_t uid, void *arg), void *arg, const char **errstr_r)
 {

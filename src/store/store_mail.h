@@ -106,6 +106,14 @@ struct store_mail {
  */
 int store_mail_list(struct store *s, int64_t folder_id, uint32_t uid_min, uint64_t changed_since,
 		    int (*cb)(const struct store_mail *m, void *arg), void *arg, const char **errstr_r);
+/*
+ * What a session's view of a folder needs, message by message in UID
+ * order: UID, flags, mod-sequence and whether it has keywords. Reads a
+ * covering index only (much cheaper than store_mail_list on big folders).
+ */
+int store_mail_list_view(struct store *s, int64_t folder_id,
+			 void (*cb)(uint32_t uid, uint32_t flags, uint64_t modseq, bool has_keywords, void *arg),
+			 void *arg, const char **errstr_r);
 /* UIDs expunged with modseq > since (QRESYNC VANISHED, and sessions catching up). */
 int store_mail_expunged_since(struct store *s, int64_t folder_id, uint64_t since,
 			      void (*cb)(uint32_t uid, void *arg), void *arg, const char **errstr_r);

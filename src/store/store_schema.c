@@ -260,11 +260,20 @@ static const char migration_3[] =
 static const char migration_4[] =
 	"CREATE INDEX bodies_unindexed ON bodies(id) WHERE fts_indexed = 0;\n";
 
+/*
+ * 5 (issue 3, SELECT): a covering index for what an IMAP session keeps of
+ * each message (store_mail_list_view), so opening a large folder reads one
+ * index instead of every row.
+ */
+static const char migration_5[] =
+	"CREATE INDEX mail_view ON mail(folder_id, uid, flags, modseq, keywords);\n";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
 	migration_4,
+	migration_5,
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -572,6 +572,50 @@ static void test_unchangedsince(void **state)
 	assert_true(ch[1].changed);
 }
 
+struct view_rows {
+	uint32_t uid[8], flags[8];
+	uint64_t modseq[8];
+	bool kw[8];
+	size_t n;
+};
+
+static void view_row(uint32_t uid, uint32_t flags, uint64_t modseq, bool has_keywords, void *arg)
+{
+	struct view_rows *v = arg;
+
+	if (v->n < 8) {
+		v->uid[v->n] = uid;
+		v->flags[v->n] = flags;
+		v->modseq[v->n] = modseq;
+		v->kw[v->n] = has_keywords;
+	}
+	v->n++;
+}
+
+/* The SELECT listing (covering index) agrees with the full listing. */
+static void test_list_view(void **state)
+{
+	struct fixture *f = *state;
+	struct store_flag_change ch[1] = { { .uid = 2 } };
+	struct view_rows v = { 0 };
+
+	for (int i = 0; i < 3; i++)
+		deliver(f, f->addr, "view\r\n");
+	OK(store_mail_set_flags(f->s, f->inbox, STORE_FLAGS_ADD, STORE_FLAG_SEEN, "Work", 0, ch, 1, E));
+	OK(store_mail_list_view(f->s, f->inbox, view_row, &v, E));
+	assert_int_equal(v.n, 3);
+	struct mail_list l = list(f->s, f->inbox, 0, 0);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(v.uid[i], l.v[i].uid);
+		assert_int_equal(v.flags[i], l.v[i].flags);
+		assert_int_equal(v.modseq[i], l.v[i].modseq);
+		assert_int_equal(v.kw[i], l.v[i].keywords[0] != '\0');
+	}
+	assert_true(v.kw[1] && !v.kw[0] && !v.kw[2]);
+	assert_int_equal(v.flags[1], STORE_FLAG_SEEN);
+	free(l.v);
+}
+
 static void test_keywords(void **state)
 {
 	struct fixture *f = *state;
@@ -1539,6 +1583,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_modseq_progression, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unchangedsince, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keywords, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_view, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expunge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_expunge_frees_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_copy_move, setup, teardown),
