@@ -612,6 +612,19 @@ int conn_printf(struct conn *c, const char *fmt, ...)
 	return r < 0 ? -1 : 0;
 }
 
+int conn_vreply(struct conn *c, const char *fmt, va_list ap)
+{
+	char line[CONN_REPLY_MAX + 3];
+	int n = vsnprintf(line, CONN_REPLY_MAX + 1, fmt, ap);
+
+	if (n < 0)
+		return -1;
+	if (n > CONN_REPLY_MAX)
+		n = CONN_REPLY_MAX;
+	memcpy(line + n, "\r\n", 2);
+	return conn_write(c, line, (size_t)n + 2);
+}
+
 size_t conn_output_pending(const struct conn *c)
 {
 	return evbuffer_get_length(bufferevent_get_output(c->bev));

@@ -8,6 +8,7 @@
 #ifndef HERMOD_NET_CONN_H
 #define HERMOD_NET_CONN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -71,6 +72,13 @@ struct evbuffer *conn_input(struct conn *c);
 
 int conn_write(struct conn *c, const void *p, size_t len);
 int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Writes one protocol reply line: fmt formatted, cut at CONN_REPLY_MAX bytes
+ * (so text echoed from a client can never make a reply unbounded or split
+ * it), then CRLF. The SMTP and POP3 sessions reply through this.
+ */
+#define CONN_REPLY_MAX 1021
+int conn_vreply(struct conn *c, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 size_t conn_output_pending(const struct conn *c);
 /* Ask for one CONN_EV_DRAINED once the output buffer is empty. */
 void conn_want_drained(struct conn *c);

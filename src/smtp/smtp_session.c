@@ -58,29 +58,20 @@ void smtp_set_state(struct smtp_session *s, enum smtp_state state)
 
 void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	conn_vreply(s->conn, fmt, ap);
 	va_end(ap);
-	ASSERT(n > 0);
-	if ((size_t)n > sizeof(line) - 3)
-		n = (int)(sizeof(line) - 3);
-	memcpy(line + n, "\r\n", 2);
-	conn_write(s->conn, line, (size_t)n + 2);
 }
 
 enum smtp_flow smtp_close(struct smtp_session *s, const char *fmt, ...)
 {
 	if (fmt != NULL) {
-		char line[512];
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(line, sizeof(line), fmt, ap);
+		conn_vreply(s->conn, fmt, ap);
 		va_end(ap);
-		smtp_reply(s, "%s", line);
 	}
 	session_free(s);
 	return SMTP_FLOW_CLOSED;
