@@ -47,16 +47,30 @@ enum address_kind {
 
 enum org_role { ROLE_OWNER, ROLE_ADMIN, ROLE_MEMBER };
 
-/* Per-account, per-address permissions (bit mask). */
+/*
+ * Per-account, per-address rights (bit mask), one per right the seed names,
+ * each granted separately. Bit 2 is retired (version 1's catch-all
+ * "settings"; migration 6 turned it into the seven settings rights).
+ */
 enum access_perm {
-	PERM_READ = 1 << 0,
-	PERM_SEND = 1 << 1,
-	PERM_SETTINGS = 1 << 2, /* auto-reply, redirections, signatures, filters */
-	PERM_MANAGE_ACCESS = 1 << 3,
-	PERM_DEVICES = 1 << 4,  /* address password, app passwords */
-	PERM_ALL = 0x1f,
+	PERM_READ = 1 << 0,          /* read mail (webmail, export) */
+	PERM_SEND = 1 << 1,          /* send as the address */
+	PERM_MANAGE_ACCESS = 1 << 3, /* grant/revoke access, invitations, sharing links */
+	PERM_DEVICES = 1 << 4,       /* address password and app passwords */
+	PERM_AUTOREPLY = 1 << 5,
+	PERM_SIGNATURES = 1 << 6,
+	PERM_REDIRECTIONS = 1 << 7,
+	PERM_ALIASES = 1 << 8,
+	PERM_FILTERS = 1 << 9,       /* filters and rules */
+	PERM_FOLDERS = 1 << 10,
+	PERM_SENDERS = 1 << 11,      /* blocked and approved senders */
+	PERM_HISTORY = 1 << 12,      /* view the action history */
+	PERM_RESTORE = 1 << 13,      /* restore deleted mail */
+	/* the seven settings rights, what version 1 called "settings" */
+	PERM_SETTINGS = PERM_AUTOREPLY | PERM_SIGNATURES | PERM_REDIRECTIONS | PERM_ALIASES | PERM_FILTERS |
+			PERM_FOLDERS | PERM_SENDERS,
+	PERM_ALL = 0x3ffb,
 };
-
 struct store_org {
 	int64_t id;
 	char name[128];

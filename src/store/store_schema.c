@@ -268,12 +268,105 @@ static const char migration_4[] =
 static const char migration_5[] =
 	"CREATE INDEX mail_view ON mail(folder_id, uid, flags, modseq, keywords);\n";
 
+/*
+ * 6 (issue 5, the Manager): what the HTTP API and the service layer keep.
+ * - access.perms gets one bit per right the seed names (store.h enum
+ *   access_perm). Version 1's SETTINGS bit (4) becomes the seven settings
+ *   rights it stood for; bit 4 is retired. SQLite cannot change a CHECK
+ *   constraint in place, so the table is rebuilt (nothing references it).
+ * - accounts.email: where invitations for an existing member are sent.
+ * - web_sessions: a browser login (HttpOnly cookie) with its CSRF token;
+ *   api_tokens: scoped, revocable tokens for scripts. Only SHA-256 hashes
+ *   of the secrets are stored, so a copy of the database opens nothing.
+ * - invitations.account_id (an existing member; NULL for an external
+ *   person), .role, .revoked_at; sharing_links.revoked_at.
+ * - alias_targets: an external target receives mail only once it followed
+ *   the link sent to it (token_hash; confirmed exists since version 1).
+ * - history: the per-address action history (logins, sends, deletions,
+ *   settings changes), newest first by (address_id, at).
+ * - app_passwords: device passwords of an address, each revocable alone.
+ * - domain_checks: the last result of checking each DNS record of a domain.
+ * - secrets: installation-wide keys generated on first use (SRS).
+ */
+static const char migration_6[] =
+	"CREATE TABLE access_v6 (\n"
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+	"  address_id INTEGER NOT NULL REFERENCES addresses(id) ON DELETE CASCADE,\n"
+	"  perms INTEGER NOT NULL CHECK (perms BETWEEN 0 AND 16383 AND (perms & 4) = 0),\n"
+	"  PRIMARY KEY (account_id, address_id));\n"
+	"INSERT INTO access_v6 (account_id, address_id, perms)\n"
+	"  SELECT account_id, address_id,\n"
+	"         (perms & ~4) | CASE WHEN perms & 4 THEN 4064 ELSE 0 END FROM access;\n"
+	"DROP TABLE access;\n"
+	"ALTER TABLE access_v6 RENAME TO access;\n"
+	"CREATE INDEX access_address ON access(address_id);\n"
+	"CREATE INDEX access_account ON access(account_id);\n"
+	"CREATE INDEX memberships_account ON memberships(account_id);\n"
+	"ALTER TABLE accounts ADD COLUMN email TEXT NOT NULL DEFAULT '';\n"
+	"CREATE TABLE web_sessions (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  token_hash BLOB NOT NULL UNIQUE,\n"
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+	"  csrf_token TEXT NOT NULL,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  expires_at INTEGER NOT NULL,\n"
+	"  last_seen INTEGER NOT NULL,\n"
+	"  ip TEXT NOT NULL DEFAULT '');\n"
+	"CREATE INDEX web_sessions_account ON web_sessions(account_id);\n"
+	"CREATE TABLE api_tokens (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  token_hash BLOB NOT NULL UNIQUE,\n"
+	"  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n"
+	"  name TEXT NOT NULL,\n"
+	"  scope TEXT NOT NULL DEFAULT 'write' CHECK (scope IN ('read', 'write')),\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  expires_at INTEGER,\n"
+	"  last_used_at INTEGER,\n"
+	"  revoked_at INTEGER);\n"
+	"CREATE INDEX api_tokens_account ON api_tokens(account_id);\n"
+	"ALTER TABLE invitations ADD COLUMN account_id INTEGER REFERENCES accounts(id) ON DELETE CASCADE;\n"
+	"ALTER TABLE invitations ADD COLUMN role TEXT NOT NULL DEFAULT 'member'\n"
+	"  CHECK (role IN ('owner', 'admin', 'member'));\n"
+	"ALTER TABLE invitations ADD COLUMN revoked_at INTEGER;\n"
+	"ALTER TABLE sharing_links ADD COLUMN revoked_at INTEGER;\n"
+	"ALTER TABLE alias_targets ADD COLUMN token_hash BLOB;\n"
+	"ALTER TABLE alias_targets ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;\n"
+	"CREATE TABLE history (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  address_id INTEGER NOT NULL REFERENCES addresses(id) ON DELETE CASCADE,\n"
+	"  at INTEGER NOT NULL,\n"
+	"  actor TEXT NOT NULL,\n"
+	"  action TEXT NOT NULL,\n"
+	"  detail TEXT NOT NULL DEFAULT '',\n"
+	"  ip TEXT NOT NULL DEFAULT '');\n"
+	"CREATE INDEX history_address ON history(address_id, at);\n"
+	"CREATE TABLE app_passwords (\n"
+	"  id INTEGER PRIMARY KEY,\n"
+	"  address_id INTEGER NOT NULL REFERENCES addresses(id) ON DELETE CASCADE,\n"
+	"  name TEXT NOT NULL,\n"
+	"  password_hash TEXT NOT NULL,\n"
+	"  created_at INTEGER NOT NULL,\n"
+	"  last_used_at INTEGER,\n"
+	"  UNIQUE (address_id, name));\n"
+	"CREATE TABLE domain_checks (\n"
+	"  domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,\n"
+	"  record TEXT NOT NULL CHECK (record IN ('mx', 'spf', 'dkim', 'dmarc')),\n"
+	"  status TEXT NOT NULL CHECK (status IN ('present', 'missing', 'wrong', 'error')),\n"
+	"  found TEXT NOT NULL DEFAULT '',\n"
+	"  expected TEXT NOT NULL DEFAULT '',\n"
+	"  checked_at INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (domain_id, record));\n"
+	"CREATE TABLE secrets (\n"
+	"  name TEXT PRIMARY KEY,\n"
+	"  value BLOB NOT NULL);\n";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
 	migration_3,
 	migration_4,
 	migration_5,
+	migration_6,
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
