@@ -360,6 +360,13 @@ static const char migration_6[] =
 	"  name TEXT PRIMARY KEY,\n"
 	"  value BLOB NOT NULL);\n";
 
+/*
+ * Migration 7: invitations.login, the login an external person's new
+ * account must take when the inviter chose it (the invited email, or the
+ * address itself); NULL leaves the choice to the invited person.
+ */
+static const char migration_7[] = "ALTER TABLE invitations ADD COLUMN login TEXT;\n";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
@@ -367,6 +374,7 @@ static const char *const migrations[] = {
 	migration_4,
 	migration_5,
 	migration_6,
+	migration_7,
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
