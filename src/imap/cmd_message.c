@@ -80,7 +80,7 @@ static void append_work(struct store *st, void *arg)
 	struct store_folder_status fs;
 	const char *err = NULL;
 
-	int found = store_folder_status(st, c->address_id, c->name, &fs, &err);
+	int found = store_folder_lookup(st, c->address_id, c->name, &fs, &err); /* no counts: a pass over the folder on the writer */
 	if (found != 1) {
 		c->rc = -1;
 		c->missing = found == 0;
@@ -332,7 +332,7 @@ static void copy_work(struct store *st, void *arg)
 	struct store_folder_status fs;
 	const char *err = NULL;
 
-	int found = store_folder_status(st, c->address_id, c->dest, &fs, &err);
+	int found = store_folder_lookup(st, c->address_id, c->dest, &fs, &err); /* no counts: see append_work */
 	if (found != 1) {
 		c->rc = -1;
 		c->missing = found == 0;

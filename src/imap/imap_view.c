@@ -236,7 +236,11 @@ static int on_changed(const struct store_mail *m, void *arg)
 	return 0;
 }
 
-/* On a reader thread. The status is read first: every change up to its HIGHESTMODSEQ is then listed. */
+/*
+ * On a reader thread. The folder's counters are read first: every change up
+ * to its HIGHESTMODSEQ is then listed. store_folder_lookup, not _status: the
+ * counts would cost a pass over the whole folder on every sync.
+ */
 static void sync_work(struct store *st, void *arg)
 {
 	struct sync_ctx *c = arg;
@@ -244,7 +248,7 @@ static void sync_work(struct store *st, void *arg)
 	const char *err;
 
 	c->highestmodseq = c->since;
-	if (store_folder_status(st, c->address_id, c->name, &fs, &err) == 1 && fs.folder_id == c->folder_id) {
+	if (store_folder_lookup(st, c->address_id, c->name, &fs, &err) == 1 && fs.folder_id == c->folder_id) {
 		c->highestmodseq = fs.highestmodseq > c->since ? fs.highestmodseq : c->since;
 		c->uidnext = fs.uidnext;
 	}
