@@ -94,6 +94,9 @@ class Instance:
         # submission listeners (issue 4): STARTTLS and implicit TLS
         self.submission_port = free_port()
         self.submissions_port = free_port()
+        # the Manager's HTTP API (issue 5): plain and TLS
+        self.http_port = free_port()
+        self.https_port = free_port()
         self.proc = None
         self.logf = None
         self.expected_exit = False
@@ -117,6 +120,8 @@ class Instance:
             f"listen pop3s 127.0.0.1:{self.pop3s_port}",
             f"listen submission 127.0.0.1:{self.submission_port}",
             f"listen submissions 127.0.0.1:{self.submissions_port}",
+            f"listen http 127.0.0.1:{self.http_port}",
+            f"listen https 127.0.0.1:{self.https_port}",
             "plaintext_auth loopback",
         ]
         if self.limits:
