@@ -50,6 +50,7 @@ struct auth_req {
 	enum req_stage stage;
 	bool cancelled;
 	bool check; /* false: refused by the throttle, nothing to verify */
+	bool account; /* an account login (address holds the login) */
 	char peer_ip[64];
 	char address[320];
 	char *password; /* sodium_malloc'd; NULL once wiped */
@@ -139,8 +140,40 @@ static void set_result(struct auth_req *r, enum auth_result result, const char *
 	r->reason = reason;
 }
 
+/* An account's password (auth_login_account): the accounts table, never an address's hash. */
+static void verify_account(struct store *s, struct auth_req *r)
+{
+	struct store_account acct;
+	char hash[256];
+	const char *err = NULL;
+	int found = store_account_get(s, r->address, &acct, &err);
+
+	if (found == 1)
+		found = store_account_password_hash(s, r->address, hash, sizeof(hash), &err);
+	if (found < 0) {
+		log_error("auth event=lookup-failed login=%s error=\"%s\"", r->address, err ? err : "unknown");
+		set_result(r, AUTH_TEMPFAIL, "store-error");
+	} else if (found == 0 || hash[0] == '\0') {
+		burn_equal_time(r->password);
+		set_result(r, AUTH_FAILED, found == 0 ? "no-such-account" : "no-password");
+	} else if (!password_verify(hash, r->password)) {
+		set_result(r, AUTH_FAILED, "wrong-password");
+	} else {
+		set_result(r, AUTH_OK, "ok");
+		r->id.account_id = acct.id;
+		snprintf(r->id.login, sizeof(r->id.login), "%s", acct.login);
+	}
+	if (found == 1)
+		sodium_memzero(hash, sizeof(hash));
+}
+
 static void verify(struct store *s, struct auth_req *r)
 {
+	if (r->account) {
+		verify_account(s, r);
+		return;
+	}
+
 	struct store_login login;
 	const char *err = NULL;
 	int found = store_login_get(s, r->address, &login, &err);
@@ -373,12 +406,20 @@ static void answer_later(struct auth_req *r, unsigned seconds)
 	evtimer_add(r->timer, &tv);
 }
 
+/* The throttle's and the log's name for what logs in: an address, or an account's login. */
+static const char *who_kind(const struct auth_req *r)
+{
+	return r->account ? "login" : "user";
+}
+
 static void log_outcome(const struct auth_req *r)
 {
+	const char *field = r->account ? "login" : "address";
+
 	if (r->result == AUTH_OK)
-		log_info("auth event=login address=%s ip=%s", r->address, r->peer_ip);
+		log_info("auth event=login %s=%s ip=%s", field, r->address, r->peer_ip);
 	else if (r->result == AUTH_FAILED)
-		log_info("auth event=login-failed address=%s ip=%s reason=%s", r->address, r->peer_ip, r->reason);
+		log_info("auth event=login-failed %s=%s ip=%s reason=%s", field, r->address, r->peer_ip, r->reason);
 }
 
 static void finish(struct auth_req *r)
@@ -388,7 +429,7 @@ static void finish(struct auth_req *r)
 
 	log_outcome(r);
 	if (r->result == AUTH_OK) {
-		throttle_forget(as, "user", r->address);
+		throttle_forget(as, who_kind(r), r->address);
 		answer_later(r, 0);
 		return;
 	}
@@ -397,7 +438,7 @@ static void finish(struct auth_req *r)
 		return;
 	}
 	unsigned by_ip = throttle_fail(as, "ip", r->peer_ip, now);
-	unsigned by_user = throttle_fail(as, "user", r->address, now);
+	unsigned by_user = throttle_fail(as, who_kind(r), r->address, now);
 	unsigned n = by_ip > by_user ? by_ip : by_user;
 	if (n > AUTH_DELAY_FACTOR_MAX)
 		n = AUTH_DELAY_FACTOR_MAX;
@@ -428,7 +469,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 static bool refuse_if_locked(struct auth_service *as, struct auth_req *r)
 {
 	time_t now = time(NULL), left_ip = throttle_locked(as, "ip", r->peer_ip, now);
-	time_t left_user = throttle_locked(as, "user", r->address, now);
+	time_t left_user = throttle_locked(as, who_kind(r), r->address, now);
 	char wait[32];
 
 	if (left_ip == 0 && left_user == 0)
@@ -441,34 +482,43 @@ static bool refuse_if_locked(struct auth_service *as, struct auth_req *r)
 		snprintf(r->message, sizeof(r->message), "Too many failed logins for %s; try again in %s",
 			 r->address, wait);
 	r->result = AUTH_THROTTLED;
-	log_info("auth event=login-refused address=%s ip=%s reason=locked-out", r->address, r->peer_ip);
+	log_info("auth event=login-refused %s=%s ip=%s reason=locked-out", r->account ? "login" : "address",
+		 r->address, r->peer_ip);
 	/* Refusals are delayed too: a locked-out client gains nothing from hammering. */
 	answer_later(r, as->delay_s);
 	return true;
 }
 
-static void lower_copy(char *dst, size_t size, const char *src)
+/*
+ * Addresses are compared in lower case; an account login is looked up as
+ * given. Spaces and controls cannot be in either; replacing them keeps log
+ * lines one line.
+ */
+static void who_copy(char *dst, size_t size, const char *src, bool lower)
 {
 	size_t i = 0;
 
-	/* Spaces and controls cannot be in an address; replacing them keeps log lines one line. */
 	for (; src[i] != '\0' && i + 1 < size; i++) {
 		unsigned char c = (unsigned char)src[i];
-		dst[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c <= ' ' || c == 0x7f || c == '"' ? '?' : (char)c;
+		if (c <= ' ' || c == 0x7f || c == '"')
+			dst[i] = '?';
+		else
+			dst[i] = lower && c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : (char)c;
 	}
 	dst[i] = '\0';
 }
 
-struct auth_req *auth_login(struct auth_service *as, const char *peer_ip, const char *address,
-			    const char *password, auth_cb cb, void *arg)
+static struct auth_req *login_start(struct auth_service *as, bool account, const char *peer_ip, const char *who,
+				    const char *password, auth_cb cb, void *arg)
 {
 	struct auth_req *r = xcalloc(1, sizeof(*r));
 
 	r->as = as;
 	r->cb = cb;
 	r->arg = arg;
+	r->account = account;
 	snprintf(r->peer_ip, sizeof(r->peer_ip), "%s", peer_ip);
-	lower_copy(r->address, sizeof(r->address), address);
+	who_copy(r->address, sizeof(r->address), who, !account);
 	r->live_next = as->live;
 	if (as->live != NULL)
 		as->live->live_prev = r;
@@ -486,6 +536,18 @@ struct auth_req *auth_login(struct auth_service *as, const char *peer_ip, const 
 	pthread_cond_signal(&as->cond);
 	pthread_mutex_unlock(&as->mu);
 	return r;
+}
+
+struct auth_req *auth_login(struct auth_service *as, const char *peer_ip, const char *address,
+			    const char *password, auth_cb cb, void *arg)
+{
+	return login_start(as, false, peer_ip, address, password, cb, arg);
+}
+
+struct auth_req *auth_login_account(struct auth_service *as, const char *peer_ip, const char *login,
+				    const char *password, auth_cb cb, void *arg)
+{
+	return login_start(as, true, peer_ip, login, password, cb, arg);
 }
 
 void auth_req_cancel(struct auth_req *req)

@@ -39,6 +39,8 @@ struct auth_identity {
 	int64_t address_id;
 	char address[320]; /* local@domain, lower case */
 	enum plan plan;
+	int64_t account_id; /* auth_login_account only (address fields then empty) */
+	char login[320];
 };
 
 /*
@@ -60,6 +62,14 @@ void auth_service_set_config(struct auth_service *as, const struct config *cfg);
  */
 struct auth_req *auth_login(struct auth_service *as, const char *peer_ip, const char *address,
 			    const char *password, auth_cb cb, void *arg);
+/*
+ * Checks an account's login + its account password (the Manager's API):
+ * never an address password, and auth_login never takes an account's.
+ * Same thread pool, same delays; failures are counted per IP (shared with
+ * the mail protocols: one attacker, one budget) and per login.
+ */
+struct auth_req *auth_login_account(struct auth_service *as, const char *peer_ip, const char *login,
+				    const char *password, auth_cb cb, void *arg);
 /* The callback will not be called; the check still completes. */
 void auth_req_cancel(struct auth_req *req);
 
