@@ -7,4 +7,29 @@
 
 #include "manage/manage.h"
 
+/* core: organisations, members and mail services (manage_org.c) */
+extern const struct manage_op manage_org_ops[];
+/* core: accounts (manage_account.c) */
+extern const struct manage_op manage_account_ops[];
+/* core: domains (manage_domain.c) */
+extern const struct manage_op manage_domain_ops[];
+/* core: addresses (manage_address.c) */
+extern const struct manage_op manage_address_ops[];
+/* core: access grants (manage_access.c) */
+extern const struct manage_op manage_access_ops[];
+/* core: the action history (manage_history.c) */
+extern const struct manage_op manage_history_ops[];
+
+/*
+ * Provided by manage_invite.c, called by address.create (manage_address.c)
+ * for "for": "member" or "external", inside address.create's transaction,
+ * after the address addr was created (without rights for anyone yet). It
+ * reads its own parameters (member, email, perms, ...), records the
+ * invitation, queues its message in ctx->outbox and adds what the caller
+ * shows to result (e.g. "invitation": {...}). 0, or -1 with err: the whole
+ * creation is then rolled back.
+ */
+int manage_invite_for_address(struct manage_ctx *ctx, const struct store_address *addr, json_t *params,
+			      json_t *result, struct manage_error *err);
+
 #endif

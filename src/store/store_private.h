@@ -27,6 +27,7 @@ struct store {
 	char *msg_dir;
 	char *tmp_dir;
 	char err[512];
+	int txn_depth; /* store_begin nesting: above 1, a savepoint */
 
 	struct store_stmt_slot stmts[STORE_STMT_CACHE];
 
@@ -70,7 +71,7 @@ int store_step_done(struct store *s, sqlite3_stmt *st, const char **errstr_r);
 int store_step_id(struct store *s, sqlite3_stmt *st, int64_t *id_r, const char **errstr_r);
 /* Runs one or more statements without results. */
 int store_exec(struct store *s, const char *sql, const char **errstr_r);
-int store_begin(struct store *s, const char **errstr_r); /* BEGIN IMMEDIATE */
+int store_begin(struct store *s, const char **errstr_r); /* BEGIN IMMEDIATE; nested: a savepoint */
 int store_commit(struct store *s, const char **errstr_r);
 void store_rollback(struct store *s);
 

@@ -467,22 +467,52 @@ int store_exec(struct store *s, const char *sql, const char **errstr_r)
 
 int store_begin(struct store *s, const char **errstr_r)
 {
+	/*
+	 * Nested: a savepoint, so that a service-layer operation can make
+	 * several store calls (each with its own begin/commit) one transaction.
+	 * Work that must wait for durability (unlinking segment files) must not
+	 * run nested: its "commit" is only the savepoint's release.
+	 */
+	if (s->txn_depth > 0) {
+		if (store_exec(s, "SAVEPOINT nested", errstr_r) < 0)
+			return -1;
+		s->txn_depth++;
+		return 0;
+	}
 	/* IMMEDIATE: take the write lock now (waiting busy_timeout) rather than
 	 * fail with SQLITE_BUSY when a read transaction later tries to upgrade. */
-	return store_exec(s, "BEGIN IMMEDIATE", errstr_r);
+	if (store_exec(s, "BEGIN IMMEDIATE", errstr_r) < 0)
+		return -1;
+	s->txn_depth = 1;
+	return 0;
 }
 
 int store_commit(struct store *s, const char **errstr_r)
 {
+	if (s->txn_depth > 1) {
+		if (store_exec(s, "RELEASE nested", errstr_r) < 0) {
+			store_rollback(s);
+			return -1;
+		}
+		s->txn_depth--;
+		return 0;
+	}
 	if (store_exec(s, "COMMIT", errstr_r) < 0) {
 		store_rollback(s);
 		return -1;
 	}
+	s->txn_depth = 0;
 	return 0;
 }
 
 void store_rollback(struct store *s)
 {
+	if (s->txn_depth > 1) {
+		sqlite3_exec(s->db, "ROLLBACK TO nested; RELEASE nested", NULL, NULL, NULL);
+		s->txn_depth--;
+		return;
+	}
+	s->txn_depth = 0;
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
