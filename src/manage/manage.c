@@ -15,6 +15,7 @@
 /* Every part's table; a part adds its line here when it lands. */
 static const struct manage_op *const op_tables[] = {
 	manage_org_ops, manage_account_ops, manage_domain_ops, /* core */
+	manage_invite_ops,
 	NULL,
 };
 

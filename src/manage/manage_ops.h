@@ -19,6 +19,8 @@ extern const struct manage_op manage_address_ops[];
 extern const struct manage_op manage_access_ops[];
 /* core: the action history (manage_history.c) */
 extern const struct manage_op manage_history_ops[];
+/* invite: invitations and sharing links (manage_invite.c) */
+extern const struct manage_op manage_invite_ops[];
 
 /*
  * Provided by manage_invite.c, called by address.create (manage_address.c)

@@ -23,36 +23,15 @@ static enum org_role role_parse(const char *text)
 /* ---- transactions ---- */
 
 /*
- * The use of a token and its effect commit together. A caller may already
- * hold a transaction (an operation wrapped whole): then a savepoint nests
- * in it; otherwise BEGIN IMMEDIATE takes the write lock up front.
+ * The use of a token and its effect commit together (store_begin nests as a
+ * savepoint inside an operation's transaction). rc > 0 keeps the changes;
+ * 0 (the token was no longer usable) and -1 undo them.
  */
-struct txn {
-	bool own;
-};
-
-static int txn_begin(struct store *s, struct txn *t, const char **errstr_r)
+static int txn_end(struct store *s, int rc, const char **errstr_r)
 {
-	t->own = sqlite3_get_autocommit(s->db) != 0;
-	if (t->own)
-		return store_begin(s, errstr_r);
-	return store_exec(s, "SAVEPOINT store_invite", errstr_r);
-}
-
-/* rc > 0 keeps the changes; 0 (the token was no longer usable) and -1 undo them. */
-static int txn_end(struct store *s, struct txn *t, int rc, const char **errstr_r)
-{
-	if (rc > 0) {
-		if (t->own)
-			return store_commit(s, errstr_r) < 0 ? -1 : rc;
-		return store_exec(s, "RELEASE store_invite", errstr_r) < 0 ? -1 : rc;
-	}
-	if (t->own) {
-		store_rollback(s);
-	} else {
-		store_exec(s, "ROLLBACK TO store_invite", NULL);
-		store_exec(s, "RELEASE store_invite", NULL);
-	}
+	if (rc > 0)
+		return store_commit(s, errstr_r) < 0 ? -1 : rc;
+	store_rollback(s);
 	return rc;
 }
 
@@ -271,10 +250,9 @@ int store_invitation_accept(struct store *s, int64_t id, int64_t now, int64_t ac
 {
 	static const char sql_use[] = "UPDATE invitations SET used_at = ?2 WHERE id = ?1 AND used_at IS NULL"
 				      " AND revoked_at IS NULL AND expires_at > ?2";
-	struct txn t;
 	int rc;
 
-	if (txn_begin(s, &t, errstr_r) < 0)
+	if (store_begin(s, errstr_r) < 0)
 		return -1;
 	rc = store_run(s, sql_use, errstr_r, 2, id, now);
 	if (rc == 0)
@@ -287,7 +265,7 @@ int store_invitation_accept(struct store *s, int64_t id, int64_t now, int64_t ac
 		rc = -1;
 	if (rc == 1)
 		*account_id_r = account_id;
-	return txn_end(s, &t, rc, errstr_r);
+	return txn_end(s, rc, errstr_r);
 }
 
 /* ---- sharing links ---- */
@@ -412,15 +390,14 @@ int store_link_redeem(struct store *s, int64_t id, int64_t account_id, int64_t n
 {
 	static const char sql_use[] = "UPDATE sharing_links SET used_at = ?2, used_by = ?3 WHERE id = ?1"
 				      " AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?2";
-	struct txn t;
 	int rc;
 
-	if (txn_begin(s, &t, errstr_r) < 0)
+	if (store_begin(s, errstr_r) < 0)
 		return -1;
 	rc = store_run(s, sql_use, errstr_r, 3, id, now, account_id);
 	if (rc == 0)
 		rc = sqlite3_changes(s->db) > 0 ? 1 : 0;
 	if (rc == 1 && grant_from(s, sql_grant_link, id, account_id, errstr_r) < 0)
 		rc = -1;
-	return txn_end(s, &t, rc, errstr_r);
+	return txn_end(s, rc, errstr_r);
 }

@@ -26,11 +26,11 @@ struct store_invitation {
 	int64_t id;
 	int64_t org_id;
 	int64_t address_id;
-	char address[320];        /* local@domain */
+	char address[324];        /* local@domain (64 + 1 + 255, NUL) */
 	char email[320];          /* where the invitation was sent */
 	unsigned perms;           /* PERM_* offered */
 	enum org_role role;       /* external person: the membership they get */
-	char login[320];          /* external: the login their account must take; "" their choice */
+	char login[324];          /* external: the login their account must take; "" their choice */
 	int64_t account_id;       /* the invited member; 0: an external person */
 	char account_login[320];
 	int64_t invited_by;       /* 0: the operator, or an account since removed */
@@ -42,7 +42,7 @@ struct store_invitation {
 struct store_link {
 	int64_t id;
 	int64_t address_id;
-	char address[320];
+	char address[324];
 	unsigned perms;
 	int64_t created_by;       /* 0: the operator, or a removed account */
 	char created_by_login[320];
