@@ -97,6 +97,8 @@ static const struct setting settings[] = {
 	  "IMAP/POP3: inactivity allowed once logged in (RFC 3501 asks for at least 30 minutes)" },
 	{ "helo_name", SEC_TOP, ST_STRING, NULL, 0, 0, CFG(helo_name), NULL, check_hostname,
 	  "our name in EHLO/HELO when delivering to other servers (default: hostname)" },
+	{ "autoreply_period", SEC_TOP, ST_DURATION, "4d", 1, 365 * 86400, CFG(autoreply_period_s), NULL, NULL,
+	  "an address's auto-reply answers one sender at most once in this period (RFC 3834 2)" },
 	{ "retry", SEC_QUEUE, ST_DURATIONS, "5m 10m 30m 1h 2h 4h", 1, 7 * 86400, CFG(queue_retry), NULL, NULL,
 	  "waits between delivery attempts (backoff); the last one repeats" },
 	{ "delay_warning", SEC_QUEUE, ST_DURATION, "4h", 0, 365 * 86400, CFG(queue_delay_warning_s), NULL, NULL,
