@@ -297,6 +297,7 @@ struct queue *queue_new(struct event_base *base, struct store_async *store, stru
 void queue_set_config(struct queue *q, const struct config *cfg)
 {
 	q->cfg = cfg;
+	queue_conn_drop_all(q); /* opened with the old HELO name and routes */
 }
 
 void queue_kick(struct queue *q)
@@ -308,6 +309,7 @@ void queue_shutdown(struct queue *q)
 {
 	q->shutting_down = true;
 	evtimer_del(q->timer);
+	queue_conn_drop_all(q); /* QUIT while the loop still runs to flush it */
 }
 
 size_t queue_active_count(const struct queue *q)
@@ -344,6 +346,7 @@ void queue_free(struct queue *q)
 		free(dc->domain);
 		free(dc);
 	}
+	queue_conn_drop_all(q);
 	event_free(q->timer);
 	free(q);
 }

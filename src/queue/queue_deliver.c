@@ -20,7 +20,8 @@
  *    per domain carries all of that domain's recipients. Jobs wait for a
  *    connection slot (concurrency, per_domain), then route (transport
  *    override by A/AAAA, else MX) and hand smtp_client every address of
- *    every host in order.
+ *    every host in order, with an idle connection to one of them if the
+ *    queue holds one (queue_conn.c); a clean session comes back to it.
  *
  * 3. Each recipient's reply becomes its outcome; when the last job ends,
  *    queue_bounce_finish sends the notices and records the attempt.
@@ -286,6 +287,8 @@ static void smtp_done(const struct smtp_client_result *res, void *arg)
 	struct queue_entry *qe = j->qe;
 
 	j->sc = NULL;
+	if (res->idle != NULL)
+		queue_conn_park(qe->q, res->idle); /* before job_end: the next job may take it */
 	for (size_t i = 0; i < j->nrcpts; i++) {
 		const struct smtp_client_reply *rep = i < res->nrcpts ? &res->rcpts[i] : &res->reply;
 		struct queue_rcpt *r = &qe->rcpts[j->rcpt_idx[i]];
@@ -393,6 +396,7 @@ static void route_done(const struct dns_result *r, void *arg)
 		.envid = qe->e.envid[0] != '\0' ? qe->e.envid : NULL,
 		.dsn_ret = qe->e.ret == STORE_RET_FULL ? 1 : qe->e.ret == STORE_RET_HDRS ? 2 : 0,
 		.notify = notify, .orcpt = orcpts,
+		.keep = true, .reuse = queue_conn_take(qe->q, targets, n),
 	};
 	j->read_off = 0;
 	j->sc = smtp_client_send(qe->q->base, &job, smtp_done, j);

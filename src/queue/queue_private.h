@@ -20,6 +20,8 @@
 /* Slack over the largest configured message size for the headers submission adds. */
 #define QUEUE_BODY_SLACK (64 * 1024)
 #define QUEUE_DUE_FACTOR 2 /* entries asked for per free connection (skipping saturated domains) */
+#define QUEUE_CONN_IDLE_S 3       /* an idle outbound connection is QUIT after this long (Postfix: 2 s) */
+#define QUEUE_CONN_REUSE_MAX 100  /* transactions on one connection, then a fresh one */
 
 /* ---- pure decisions (queue_sched.c) ----------------------------------------------- */
 
@@ -129,6 +131,13 @@ struct queue_entry {
 	struct queue_entry *prev, *next;
 };
 
+/* An idle outbound connection kept for the next message to its destination (queue_conn.c). */
+struct queue_idle {
+	struct queue *q;
+	struct smtp_client_idle *sc;
+	struct queue_idle *prev, *next; /* q->idle: newest first */
+};
+
 struct queue_domain_count {
 	char *domain;
 	unsigned active;           /* connections now */
@@ -151,6 +160,8 @@ struct queue {
 	unsigned jobs;                  /* jobs of claimed entries, active or waiting, + entries loading */
 	struct queue_job *wait_head, *wait_tail;
 	struct queue_domain_count *domains;
+	struct queue_idle *idle, *idle_tail; /* idle connections, newest first */
+	size_t nidle;
 	uint64_t next_log_id;
 };
 
@@ -160,6 +171,19 @@ void queue_entry_unlink(struct queue_entry *qe);
 void queue_entry_free(struct queue_entry *qe);
 void queue_schedule_scan(struct queue *q);
 uint64_t queue_body_limit(const struct config *cfg);
+
+/*
+ * queue_conn.c: idle connections between transactions. park takes a
+ * session handed back by smtp_client (keeps it for QUEUE_CONN_IDLE_S, or
+ * QUITs it when the queue is shutting down, it has carried
+ * QUEUE_CONN_REUSE_MAX transactions, or the destination already has
+ * per_domain idle ones; the oldest idle one goes when `concurrency` are
+ * idle). take returns the newest idle session to the first of targets that
+ * has one (the caller owns it), or NULL. drop_all QUITs them all.
+ */
+void queue_conn_park(struct queue *q, struct smtp_client_idle *sc);
+struct smtp_client_idle *queue_conn_take(struct queue *q, const struct smtp_client_target *targets, size_t n);
+void queue_conn_drop_all(struct queue *q);
 
 /* queue_deliver.c: loads the body, then runs one job per domain; ends in queue_bounce_finish */
 void queue_deliver_start(struct queue_entry *qe);

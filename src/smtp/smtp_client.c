@@ -11,6 +11,13 @@
  * attempt on this address (the next one is tried); after it, the outcome is
  * the job's. Nothing of the body has been read before DATA's 354, so an
  * attempt can always be repeated elsewhere.
+ *
+ * Reuse: a job given an idle session starts in SC_RSET on it instead of
+ * connecting. The RSET is sent alone, not pipelined with MAIL: a session
+ * the server has meanwhile closed must fail before the transaction starts,
+ * so that the job simply goes on with a fresh connection. A session is kept
+ * only after a 2xx to the final dot with nothing more buffered: any error,
+ * a 421, a refused message or a reply out of turn ends it.
  */
 #include "smtp/smtp_client.h"
 
@@ -38,6 +45,7 @@ enum sc_state {
 	SC_HELO,
 	SC_STARTTLS,
 	SC_TLS_HANDSHAKE,
+	SC_RSET,      /* a reused session: RSET before the transaction */
 	SC_MAIL,
 	SC_RCPT,
 	SC_DATA,
@@ -49,7 +57,7 @@ enum sc_state {
 static const char *const state_names[] = {
 	[SC_START] = "start",     [SC_CONNECTING] = "connect", [SC_BANNER] = "banner",
 	[SC_EHLO] = "EHLO",       [SC_HELO] = "HELO",          [SC_STARTTLS] = "STARTTLS",
-	[SC_TLS_HANDSHAKE] = "TLS handshake", [SC_MAIL] = "MAIL FROM", [SC_RCPT] = "RCPT TO",
+	[SC_TLS_HANDSHAKE] = "TLS handshake", [SC_RSET] = "RSET", [SC_MAIL] = "MAIL FROM", [SC_RCPT] = "RCPT TO",
 	[SC_DATA] = "DATA",       [SC_BODY] = "message body",  [SC_DOT] = "end of data",
 	[SC_EMPTY_DOT] = "end of data",
 };
@@ -125,13 +133,37 @@ struct smtp_client {
 	size_t rcpt_replies, rcpts_sent, naccepted;
 	bool line_start, pending_cr;
 
+	/* connection reuse */
+	bool keep;                       /* job.keep */
+	struct smtp_client_idle *reuse;  /* job.reuse until start_cb takes it */
+	bool reusing;                    /* RSET on a reused session is under way */
+	bool reused;                     /* this transaction runs on a reused session */
+	unsigned uses;                   /* transactions the session carried before this one */
+
 	struct stored_reply attempt_err; /* why the last address failed */
 	bool any_temp_attempt;
 	struct stored_reply final;
 };
 
+/* An idle session between transactions (connection reuse). */
+struct smtp_client_idle {
+	struct conn *conn;
+	struct target target;
+	char *helo;
+	SSL_CTX *tls_ctx;
+	unsigned exts;
+	uint64_t size_max;
+	bool tls, tls_verified, no_tls;
+	char tls_desc[128];
+	unsigned uses;
+	smtp_client_idle_cb gone;
+	void *gone_arg;
+};
+
 static void try_target(struct smtp_client *sc);
 static void on_event(struct conn *c, enum conn_event ev, void *arg);
+static void idle_release(struct smtp_client_idle *idle);
+static void idle_event(struct conn *c, enum conn_event ev, void *arg);
 
 /* ---- replies and results ---- */
 
@@ -183,6 +215,7 @@ static const char *label(const struct smtp_client *sc)
 
 static void sc_free(struct smtp_client *sc)
 {
+	smtp_client_idle_free(sc->reuse); /* cancelled before start_cb took it */
 	conn_free(sc->conn);
 	event_free(sc->defer);
 	for (size_t i = 0; i < sc->ntargets; i++)
@@ -220,9 +253,46 @@ static enum smtp_client_status overall_status(const struct smtp_client *sc)
 }
 
 /*
+ * Worth keeping for the next transaction: the server took the message (2xx
+ * to the final dot, so it is in its initial state again, RFC 5321 4.1.1.4)
+ * and sent nothing more. Anything else (an error, a 421, a refusal, a reply
+ * out of turn) ends the session.
+ */
+static bool keepable(const struct smtp_client *sc, const struct stored_reply *fallback)
+{
+	return sc->keep && sc->conn != NULL && sc->state == SC_DOT && fallback->remote && fallback->code / 100 == 2 &&
+	       evbuffer_get_length(conn_input(sc->conn)) == 0;
+}
+
+/* Hands the session over as idle: it keeps what EHLO (and STARTTLS) established. */
+static struct smtp_client_idle *idle_new(struct smtp_client *sc)
+{
+	struct smtp_client_idle *idle = xcalloc(1, sizeof(*idle));
+	const struct target *t = &sc->targets[sc->cur];
+
+	idle->conn = sc->conn;
+	sc->conn = NULL;
+	idle->target = *t;
+	idle->target.host = t->host != NULL ? xstrdup(t->host) : NULL;
+	idle->helo = xstrdup(sc->helo);
+	idle->tls_ctx = sc->tls_ctx;
+	idle->exts = sc->exts;
+	idle->size_max = sc->size_max;
+	idle->tls = sc->tls;
+	idle->tls_verified = sc->tls_verified;
+	idle->no_tls = sc->no_tls;
+	memcpy(idle->tls_desc, sc->tls_desc, sizeof(idle->tls_desc));
+	idle->uses = sc->uses + 1;
+	/* until the owner watches it: no timer; an event closes it (see idle_event) */
+	conn_set_timeout(idle->conn, 0);
+	conn_set_cb(idle->conn, idle_event, idle);
+	return idle;
+}
+
+/*
  * The job is decided: every recipient without a result gets `fallback`.
- * Politely QUIT if a connection is up (conn_close flushes it and lingers
- * on its own), call back, free.
+ * Keep the session (job.keep) or politely QUIT if a connection is up
+ * (conn_close flushes it and lingers on its own), call back, free.
  */
 static void finish(struct smtp_client *sc, const struct stored_reply *fallback)
 {
@@ -236,7 +306,9 @@ static void finish(struct smtp_client *sc, const struct stored_reply *fallback)
 		out[i] = public_reply(&sc->rcpts[i].r);
 		memcpy(out[i].enhanced, sc->rcpts[i].r.enhanced, sizeof(out[i].enhanced));
 	}
-	if (sc->conn != NULL) {
+	if (keepable(sc, fallback)) {
+		r.idle = idle_new(sc);
+	} else if (sc->conn != NULL) {
 		conn_printf(sc->conn, "QUIT\r\n");
 		conn_close(sc->conn);
 		sc->conn = NULL;
@@ -251,11 +323,14 @@ static void finish(struct smtp_client *sc, const struct stored_reply *fallback)
 	r.tls_description = sc->tls ? sc->tls_desc : NULL;
 	r.tls_verified = sc->tls_verified;
 	r.extensions = sc->exts;
-	log_info("smtp-client id=%s event=result status=%s host=%s tls=%s code=%u text=\"%.200s\"", sc->id,
+	r.reused = sc->reused;
+	log_info("smtp-client id=%s event=result status=%s host=%s tls=%s reused=%s kept=%s code=%u text=\"%.200s\"",
+		 sc->id,
 		 r.status == SMTP_CLIENT_DELIVERED ? "delivered"
 		 : r.status == SMTP_CLIENT_TEMPFAIL ? "deferred"
 						    : "bounced",
-		 r.host, sc->tls ? "yes" : "no", fallback->code, fallback->text);
+		 r.host, sc->tls ? "yes" : "no", sc->reused ? "yes" : "no", r.idle != NULL ? "yes" : "no",
+		 fallback->code, fallback->text);
 	sc->cb(&r, sc->arg);
 	free(out);
 	sc_free(sc);
@@ -350,10 +425,51 @@ static void try_target(struct smtp_client *sc)
 	sc->conn = conn_connect(sc->base, (const struct sockaddr *)&t->sa, t->len, sc->to.connect_s, on_connected, sc);
 }
 
-/* ---- sending ---- */
+/*
+ * The reused session is gone or unwilling (closed while idle, RSET refused,
+ * a timeout): drop it and start afresh from the first address, as if there
+ * had been none. Nothing of the transaction was sent on it.
+ */
+static void reuse_failed(struct smtp_client *sc, const char *why)
+{
+	log_info("smtp-client id=%s event=reuse-failed host=%s reason=\"%s\"", sc->id, label(sc), why);
+	conn_free(sc->conn);
+	sc->conn = NULL;
+	reset_attempt(sc);
+	sc->no_tls = false;
+	sc->reusing = sc->reused = false;
+	sc->uses = 0;
+	sc->cur = 0;
+	try_target(sc);
+}
 
 static void send_cmd(struct smtp_client *sc, enum sc_state next, unsigned timeout_s, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* Takes over the idle session handed to the job and asks for RSET. */
+static void reuse_begin(struct smtp_client *sc)
+{
+	struct smtp_client_idle *idle = sc->reuse;
+
+	sc->reuse = NULL;
+	sc->conn = idle->conn;
+	idle->conn = NULL;
+	sc->exts = idle->exts;
+	sc->size_max = idle->size_max;
+	sc->tls = idle->tls;
+	sc->tls_verified = idle->tls_verified;
+	sc->no_tls = idle->no_tls;
+	memcpy(sc->tls_desc, idle->tls_desc, sizeof(sc->tls_desc));
+	sc->uses = idle->uses;
+	idle_release(idle);
+	sc->reusing = sc->reused = true;
+	conn_set_cb(sc->conn, on_event, sc);
+	log_info("smtp-client id=%s event=reuse host=%s transactions=%u", sc->id, label(sc), sc->uses);
+	send_cmd(sc, SC_RSET, sc->to.helo_s, "RSET\r\n");
+}
+
+/* ---- sending ---- */
+
 static void send_cmd(struct smtp_client *sc, enum sc_state next, unsigned timeout_s, const char *fmt, ...)
 {
 	char line[1024];
@@ -466,15 +582,11 @@ static void begin_transaction(struct smtp_client *sc)
 }
 
 /*
- * After EHLO/HELO: STARTTLS first when we can, then the checks, then MAIL.
+ * What the server said in EHLO against what the message needs, then MAIL.
  * Returns false when the job is over (sc is gone).
  */
-static bool after_greeting(struct smtp_client *sc)
+static bool checks_then_transaction(struct smtp_client *sc)
 {
-	if (sc->tls_ctx != NULL && !sc->tls && !sc->no_tls && (sc->exts & SMTP_EXT_STARTTLS)) {
-		send_cmd(sc, SC_STARTTLS, sc->to.helo_s, "STARTTLS\r\n");
-		return true;
-	}
 	if ((sc->flags & SMTP_CLIENT_SMTPUTF8) && !(sc->exts & SMTP_EXT_SMTPUTF8)) {
 		/* RFC 6531 3.2: no downgrade; the message cannot go to this server. */
 		store_local(&sc->final, 553, "5.6.7",
@@ -492,6 +604,16 @@ static bool after_greeting(struct smtp_client *sc)
 	}
 	begin_transaction(sc);
 	return true;
+}
+
+/* After EHLO/HELO: STARTTLS first when we can, then the checks, then MAIL. */
+static bool after_greeting(struct smtp_client *sc)
+{
+	if (sc->tls_ctx != NULL && !sc->tls && !sc->no_tls && (sc->exts & SMTP_EXT_STARTTLS)) {
+		send_cmd(sc, SC_STARTTLS, sc->to.helo_s, "STARTTLS\r\n");
+		return true;
+	}
+	return checks_then_transaction(sc);
 }
 
 /* ---- the body ---- */
@@ -628,6 +750,18 @@ static bool on_starttls(struct smtp_client *sc)
 	return false; /* input is discarded until the handshake is done */
 }
 
+static bool on_rset(struct smtp_client *sc)
+{
+	if (sc->rd.code / 100 != 2) {
+		char why[64];
+		snprintf(why, sizeof(why), "RSET answered %u", sc->rd.code);
+		reuse_failed(sc, why);
+		return false;
+	}
+	sc->reusing = false;
+	return checks_then_transaction(sc);
+}
+
 static bool on_mail(struct smtp_client *sc)
 {
 	if (sc->rd.code / 100 != 2) {
@@ -720,6 +854,8 @@ static bool dispatch(struct smtp_client *sc)
 		return on_ehlo(sc);
 	case SC_STARTTLS:
 		return on_starttls(sc);
+	case SC_RSET:
+		return on_rset(sc);
 	case SC_MAIL:
 		return on_mail(sc);
 	case SC_RCPT:
@@ -741,12 +877,16 @@ static bool dispatch(struct smtp_client *sc)
 
 static bool before_transaction(const struct smtp_client *sc)
 {
-	return sc->state <= SC_TLS_HANDSHAKE;
+	return sc->state <= SC_RSET;
 }
 
 /* The server broke the protocol: bounded-line or syntax violations. */
 static void protocol_error(struct smtp_client *sc, const char *what)
 {
+	if (sc->reusing) {
+		reuse_failed(sc, what);
+		return;
+	}
 	if (before_transaction(sc)) {
 		store_local(&sc->attempt_err, 451, "4.5.0", "%s %s during %s", label(sc), what,
 			    state_names[sc->state]);
@@ -856,6 +996,10 @@ static void on_lost(struct smtp_client *sc, enum conn_event ev)
 		snprintf(why, sizeof(why), "connection %s by %s during %s%s%s",
 			 ev == CONN_EV_EOF ? "closed" : "lost", label(sc), state_names[sc->state],
 			 err != NULL ? ": " : "", err != NULL ? err : "");
+	if (sc->reusing) {
+		reuse_failed(sc, why);
+		return;
+	}
 	if (sc->state == SC_TLS_HANDSHAKE && !timeout && !sc->no_tls) {
 		/* Opportunistic TLS: a broken handshake is retried once in plaintext. */
 		sc->no_tls = true;
@@ -967,7 +1111,30 @@ static void start_cb(evutil_socket_t fd, short what, void *arg)
 		finish(sc, &sc->final);
 		return;
 	}
+	if (sc->reuse != NULL) {
+		reuse_begin(sc);
+		return;
+	}
 	try_target(sc);
+}
+
+/* A reusable idle session for this job: same address, HELO name and TLS context. */
+static void take_reuse(struct smtp_client *sc, const struct smtp_client_job *job)
+{
+	struct smtp_client_idle *idle = job->reuse;
+
+	if (idle == NULL)
+		return;
+	if (!sc->final.set && idle->conn != NULL && strcmp(idle->helo, sc->helo) == 0 && idle->tls_ctx == sc->tls_ctx) {
+		for (size_t i = 0; i < job->ntargets; i++) {
+			if (smtp_client_idle_matches(idle, &job->targets[i])) {
+				sc->reuse = idle;
+				sc->cur = i;
+				return;
+			}
+		}
+	}
+	smtp_client_idle_free(idle);
 }
 
 struct smtp_client *smtp_client_send(struct event_base *base, const struct smtp_client_job *job, smtp_client_cb cb,
@@ -1006,9 +1173,102 @@ struct smtp_client *smtp_client_send(struct event_base *base, const struct smtp_
 	if (!job_ok(job))
 		store_local(&sc->final, 501, "5.5.2",
 			    "invalid envelope: an address or the HELO name is empty, too long or has control characters");
+	sc->keep = job->keep;
+	take_reuse(sc, job);
 	sc->defer = event_new(base, -1, 0, start_cb, sc);
 	if (sc->defer == NULL)
 		panic("smtp_client: cannot create an event (out of memory)");
 	event_active(sc->defer, 0, 0);
 	return sc;
+}
+
+/* ---- idle sessions ---- */
+
+static void idle_release(struct smtp_client_idle *idle)
+{
+	conn_free(idle->conn);
+	free(idle->target.host);
+	free(idle->helo);
+	free(idle);
+}
+
+/* While idle, any event ends the session: nothing is owed by either side. */
+static void idle_event(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct smtp_client_idle *idle = arg;
+	static const char *const why[] = {
+		[CONN_EV_DATA] = "the server spoke unasked", [CONN_EV_DRAINED] = "",
+		[CONN_EV_TLS_READY] = "", [CONN_EV_TIMEOUT] = "idle timeout",
+		[CONN_EV_EOF] = "closed by the server", [CONN_EV_ERROR] = "connection error",
+	};
+
+	if (ev == CONN_EV_DRAINED || ev == CONN_EV_TLS_READY)
+		return;
+	log_info("smtp-client event=idle-closed host=%s transactions=%u reason=\"%s\"", idle->target.label,
+		 idle->uses, why[ev]);
+	if (ev == CONN_EV_TIMEOUT) {
+		conn_printf(c, "QUIT\r\n");
+		conn_close(c);
+	} else {
+		conn_free(c); /* a 421 or a closed socket: nothing polite left to say */
+	}
+	idle->conn = NULL;
+	if (idle->gone == NULL)
+		return; /* not watched yet: the holder finds it closed (watch or reuse) */
+	idle->gone(idle, idle->gone_arg);
+	idle_release(idle);
+}
+
+bool smtp_client_idle_watch(struct smtp_client_idle *idle, unsigned timeout_s, smtp_client_idle_cb cb, void *arg)
+{
+	ASSERT(timeout_s > 0 && cb != NULL);
+	if (idle->conn == NULL)
+		return false;
+	idle->gone = cb;
+	idle->gone_arg = arg;
+	conn_set_timeout(idle->conn, timeout_s);
+	return true;
+}
+
+static bool sa_same(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+		return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0 &&
+		       x->sin6_scope_id == y->sin6_scope_id;
+	}
+	return false;
+}
+
+bool smtp_client_idle_matches(const struct smtp_client_idle *idle, const struct smtp_client_target *t)
+{
+	return sa_same((const struct sockaddr *)&idle->target.sa, t->sa);
+}
+
+unsigned smtp_client_idle_uses(const struct smtp_client_idle *idle)
+{
+	return idle->uses;
+}
+
+const char *smtp_client_idle_label(const struct smtp_client_idle *idle)
+{
+	return idle->target.label;
+}
+
+void smtp_client_idle_free(struct smtp_client_idle *idle)
+{
+	if (idle == NULL)
+		return;
+	if (idle->conn != NULL) {
+		conn_printf(idle->conn, "QUIT\r\n");
+		conn_close(idle->conn);
+		idle->conn = NULL;
+	}
+	idle_release(idle);
 }

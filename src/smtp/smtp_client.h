@@ -12,6 +12,16 @@
  * DATA (one pipelined group with PIPELINING, RFC 2920), streams the body
  * dot-stuffed with CRLF line ends, and QUIT.
  *
+ * Connection reuse (RFC 5321 3.3: a session may carry several
+ * transactions): with job.keep, a session whose transaction ended cleanly
+ * (the server answered the final dot with 2xx) is handed back in the result
+ * as an idle session instead of being QUIT; a later job passes it as
+ * job.reuse and the client starts with RSET (RFC 5321 4.1.1.5) to know the
+ * server is still there and in its initial state before MAIL FROM. A reused
+ * session that fails before MAIL FROM (closed, timed out, RSET refused) is
+ * dropped and the job goes on as if it had none: nothing of the message
+ * was sent.
+ *
  * The next address is tried when a connection fails or times out, or the
  * server refuses the session (4xx/5xx banner, 4xx to EHLO/HELO, the
  * connection lost before MAIL FROM): up to that point nothing of the
@@ -94,6 +104,9 @@ struct smtp_client_job {
 	int dsn_ret;                  /* 0: not given, 1: FULL, 2: HDRS */
 	const unsigned *notify;       /* per recipient: SMTP_NOTIFY_* bits, 0 if not given; or NULL */
 	const char *const *orcpt;     /* per recipient: decoded "rfc822;addr", or NULL entries; or NULL */
+	/* Connection reuse (see the top of this file). */
+	bool keep;                    /* hand a clean session back (result.idle) instead of QUIT */
+	struct smtp_client_idle *reuse; /* taken over in every case; used when it is one of targets, else QUIT */
 };
 
 enum smtp_client_status {
@@ -126,6 +139,13 @@ struct smtp_client_result {
 	const char *tls_description;              /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
 	bool tls_verified;                        /* certificate trusted and matching (recorded, not enforced) */
 	unsigned extensions;                      /* enum smtp_ext the server offered */
+	bool reused;                              /* the transaction ran on a reused session */
+	/*
+	 * With job.keep and a clean end: the open session, now the callback's
+	 * (keep it with smtp_client_idle_watch, pass it to a job, or
+	 * smtp_client_idle_free it); NULL otherwise.
+	 */
+	struct smtp_client_idle *idle;
 };
 
 struct smtp_client;
@@ -148,5 +168,29 @@ struct smtp_client *smtp_client_send(struct event_base *base, const struct smtp_
  * has started.
  */
 void smtp_client_cancel(struct smtp_client *sc);
+
+/* ---- idle sessions (connection reuse) ---- */
+
+struct smtp_client_idle;
+
+/*
+ * Called once when an idle session ends on its own: the server closed it
+ * or said something unasked (a 421 on its own idle timeout), or timeout_s
+ * passed (then we QUIT politely). The handle is freed when cb returns.
+ */
+typedef void (*smtp_client_idle_cb)(struct smtp_client_idle *idle, void *arg);
+/*
+ * Watches an idle session (see smtp_client_idle_cb); timeout_s > 0. False
+ * when it has already ended (between the result and this call): free it.
+ */
+bool smtp_client_idle_watch(struct smtp_client_idle *idle, unsigned timeout_s, smtp_client_idle_cb cb, void *arg);
+/* Is the session connected to t's address and port? */
+bool smtp_client_idle_matches(const struct smtp_client_idle *idle, const struct smtp_client_target *t);
+/* Transactions the session has carried so far. */
+unsigned smtp_client_idle_uses(const struct smtp_client_idle *idle);
+/* "host[ip]:port", for logs; valid while the handle is. */
+const char *smtp_client_idle_label(const struct smtp_client_idle *idle);
+/* QUITs politely (the output is flushed in the background) and frees; NULL is fine. */
+void smtp_client_idle_free(struct smtp_client_idle *idle);
 
 #endif

@@ -34,18 +34,22 @@ NSD = "/usr/sbin/nsd"
 
 class Script:
     """What the scripted server answers. Each decision is a function of the
-    connection number (1 for the first) and, for RCPT, the address; it returns a
-    full reply line ("250 2.1.5 Ok") or None for the default.
+    transaction number (1 for the first MAIL FROM the server saw, over all its
+    connections: the client may reuse a connection) and, for RCPT, the
+    address; it returns a full reply line ("250 2.1.5 Ok") or None for the default.
 
         banner:  None, or "silent" to accept the connection and never answer
-        rcpt:    fn(conn_no, address) -> reply or None (250)
-        data_end: fn(conn_no) -> reply or None (250)
+        rcpt:    fn(txn_no, address) -> reply or None (250)
+        data_end: fn(txn_no) -> reply or None (250)
+        close_after_data: hang up (without a word) after answering the final dot,
+                  as a server whose idle timeout is shorter than the client's
     """
 
-    def __init__(self, banner=None, rcpt=None, data_end=None):
+    def __init__(self, banner=None, rcpt=None, data_end=None, close_after_data=False):
         self.banner = banner
         self.rcpt = rcpt
         self.data_end = data_end
+        self.close_after_data = close_after_data
 
 
 class Message:
@@ -89,7 +93,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 pass
             return
         self.reply("220 remote.test ESMTP scripted")
-        mail_from, params, rcpts = None, "", []
+        mail_from, params, rcpts, txn_no = None, "", [], 0
         while True:
             line = self.rfile.readline(4096)
             if not line:
@@ -103,15 +107,18 @@ class _Handler(socketserver.StreamRequestHandler):
             elif verb == "MAIL":
                 m = re.match(r"(?i)MAIL FROM:<([^>]*)>(.*)", cmd)
                 mail_from, params, rcpts = m.group(1), m.group(2).strip(), []
+                with srv.lock:
+                    srv.transactions += 1
+                    txn_no = srv.transactions
                 self.reply("250 2.1.0 Ok")
             elif verb == "RCPT":
                 addr = re.match(r"(?i)RCPT TO:<([^>]*)>", cmd).group(1)
-                r = script.rcpt(conn_no, addr) if script.rcpt else None
+                r = script.rcpt(txn_no, addr) if script.rcpt else None
                 r = r or "250 2.1.5 Ok"
                 if r.startswith("2"):
                     rcpts.append(addr)
                 with srv.lock:
-                    srv.rcpt_log.append((conn_no, addr, r))
+                    srv.rcpt_log.append((txn_no, addr, r))
                 self.reply(r)
             elif verb == "DATA":
                 if not rcpts:
@@ -121,16 +128,22 @@ class _Handler(socketserver.StreamRequestHandler):
                 data = self._read_data()
                 if data is None:
                     return
-                r = script.data_end(conn_no) if script.data_end else None
+                r = script.data_end(txn_no) if script.data_end else None
                 r = r or "250 2.0.0 Ok: queued"
                 if r.startswith("2"):
                     with srv.lock:
                         srv.messages.append(Message(mail_from, rcpts, data, conn_no, params))
                 self.reply(r)
+                if script.close_after_data:
+                    return
             elif verb == "RSET":
                 mail_from, rcpts = None, []
+                with srv.lock:
+                    srv.rsets += 1
                 self.reply("250 2.0.0 Ok")
             elif verb == "QUIT":
+                with srv.lock:
+                    srv.quits += 1
                 self.reply("221 2.0.0 Bye")
                 return
             else:
@@ -183,6 +196,9 @@ class ScriptedSMTP:
         self.connections = 0
         self.concurrent = 0
         self.max_concurrent = 0
+        self.transactions = 0  # MAIL FROMs received
+        self.rsets = 0  # RSETs received (connection reuse)
+        self.quits = 0  # connections that ended with QUIT
         self.messages = []
         self.rcpt_log = []
         self.stopping = threading.Event()

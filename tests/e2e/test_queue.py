@@ -125,7 +125,8 @@ def remote():
 
 
 def test_4xx_then_recovery_delivered_once_without_notice(hermod_factory, remote):
-    # the first two connections are refused at RCPT with 451; the third is accepted
+    # the first two transactions are refused at RCPT with 451 (then DATA fails: each
+    # connection ends, none is reused); the third is accepted
     srv = remote(Script(rcpt=lambda n, a: "451 4.3.0 try again later" if n <= 2 else None))
     inst = start(hermod_factory, queue_config(warn="30s", life="60s",
                                               extra=f"transport remote.test 127.0.0.1:{srv.port}"))
@@ -181,7 +182,7 @@ def test_per_recipient_results_in_one_connection(hermod_factory, remote):
            message("three fates", msgid="fates@hosted.test"))
     srv.wait_messages(2, timeout=20)
     time.sleep(2.5)
-    # the first connection carried all three RCPTs; the retry only the deferred one
+    # the first transaction carried all three RCPTs; the retry only the deferred one
     first = [a for (n, a, r) in srv.rcpt_log if n == 1]
     assert sorted(first) == ["bad@remote.test", "later@remote.test", "ok@remote.test"]
     retried = [a for (n, a, r) in srv.rcpt_log if n > 1]
@@ -271,6 +272,62 @@ def test_one_connection_per_domain(hermod_factory, remote):
     assert a.connections == 1 and b.connections == 1
     assert sorted(a.messages[0].rcpts) == ["x@a.test", "z@A.TEST"]
     assert sorted(b.messages[0].rcpts) == ["w@b.test", "y@b.test"]
+
+
+def test_connection_reuse_to_one_destination(hermod_factory, remote):
+    # messages to one destination share connections (RSET between transactions), each
+    # arrives exactly once, per_domain still bounds the connections open at once, and an
+    # idle connection is QUIT after its idle time
+    srv = remote()
+    inst = start(hermod_factory, queue_config(warn="30s", life="60s", more="; per_domain 2",
+                                              extra=f"transport remote.test 127.0.0.1:{srv.port}"))
+    n = 12
+    for i in range(n):
+        submit(inst, [f"user{i % 3}@remote.test"], message(f"reuse {i}", msgid=f"reuse{i}@hosted.test"))
+    srv.wait_messages(n)
+    time.sleep(1.0)
+    ids = sorted(m.header("Message-ID") for m in srv.messages)
+    assert ids == sorted(f"<reuse{i}@hosted.test>" for i in range(n)), ids  # each exactly once
+    assert srv.connections < n, srv.connections
+    assert srv.rsets >= n - srv.connections
+    assert srv.max_concurrent <= 2
+    assert "smtp-client id=" in inst.log() and re.search(r"event=reuse host=", inst.log())
+    inst.wait_log(r'event=idle-closed host=\S+ transactions=\d+ reason="idle timeout"', timeout=10)
+    wait_for(lambda: srv.concurrent == 0, 5, "the idle connections to be QUIT")
+    assert srv.quits == srv.connections
+    assert notices(inst) == []
+
+
+def test_connection_closed_by_remote_while_idle(hermod_factory, remote):
+    # the remote hangs up after every message: each next message gets a fresh
+    # connection, nothing is deferred or sent twice
+    srv = remote(Script(close_after_data=True))
+    inst = start(hermod_factory, queue_config(warn="30s", life="60s",
+                                              extra=f"transport remote.test 127.0.0.1:{srv.port}"))
+    n = 5
+    for i in range(n):
+        submit(inst, ["user@remote.test"], message(f"closed {i}", msgid=f"closed{i}@hosted.test"))
+        srv.wait_messages(i + 1)
+        time.sleep(0.2)
+    time.sleep(1.0)
+    ids = sorted(m.header("Message-ID") for m in srv.messages)
+    assert ids == sorted(f"<closed{i}@hosted.test>" for i in range(n)), ids
+    assert srv.connections == n
+    assert queue_log_count(inst, "deferred") == 0
+
+
+def test_sigterm_quits_idle_connections(hermod_factory, remote):
+    srv = remote()
+    inst = start(hermod_factory, queue_config(warn="30s", life="60s",
+                                              extra=f"transport remote.test 127.0.0.1:{srv.port}"))
+    for i in range(3):
+        submit(inst, ["user@remote.test"], message(f"idle {i}"))
+    srv.wait_messages(3)
+    assert srv.concurrent >= 1  # still open, idle
+    assert inst.stop(signal.SIGTERM, timeout=15) == 0
+    wait_for(lambda: srv.concurrent == 0, 5, "the connections to end")
+    assert srv.quits == srv.connections  # politely, not dropped
+    assert "queue event=connections-closed idle=" in inst.log()
 
 
 def test_8bitmime_and_smtputf8_from_the_message(hermod_factory, remote):

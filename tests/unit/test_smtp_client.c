@@ -330,6 +330,8 @@ struct outcome {
 	bool tls, tls_verified;
 	char tls_desc[128];
 	unsigned exts;
+	bool reused;
+	struct smtp_client_idle *idle; /* the test owns it */
 };
 
 struct body {
@@ -381,6 +383,8 @@ static void on_result(const struct smtp_client_result *r, void *arg)
 	o->tls_verified = r->tls_verified;
 	snprintf(o->tls_desc, sizeof(o->tls_desc), "%s", r->tls_description != NULL ? r->tls_description : "");
 	o->exts = r->extensions;
+	o->reused = r->reused;
+	o->idle = r->idle;
 }
 
 static void break_cb(evutil_socket_t fd, short what, void *arg)
@@ -442,6 +446,8 @@ struct send_args {
 	bool tls;
 	const struct smtp_client_timeouts *timeouts;
 	const char *from;
+	bool keep;
+	struct smtp_client_idle *reuse;
 };
 
 static void send_job(const struct send_args *a, struct outcome *o)
@@ -464,6 +470,8 @@ static void send_job(const struct send_args *a, struct outcome *o)
 		.size = a->size != 0 ? a->size : b->len,
 		.flags = a->flags,
 		.timeouts = a->timeouts != NULL ? a->timeouts : &fast,
+		.keep = a->keep,
+		.reuse = a->reuse,
 	};
 
 	for (size_t i = 0; i < a->nports; i++) {
@@ -486,6 +494,148 @@ static void send_simple(struct script_server *s, const char *const *rcpts, size_
 	struct send_args a = { .ports = &port, .nports = 1, .rcpts = rcpts, .nrcpts = nrcpts, .body = b };
 
 	send_job(&a, o);
+}
+
+/* ---- connection reuse ---- */
+
+#define EHLO_PIPE "> 250-mx.remote.test", "> 250 PIPELINING"
+#define TXN_OK "<~MAIL FROM:", "<~RCPT TO:", "< DATA", "> 250 2.1.0 Ok", "> 250 2.1.5 Ok", "> 354 go", "BODY"
+
+/*
+ * keep hands back the session after a 2xx to the dot; the next job on it
+ * starts with RSET alone (not pipelined with MAIL), and both messages go
+ * over one connection.
+ */
+static void test_reuse_session(void **state)
+{
+	static const char *const steps[] = {
+		"> 220 mx", "< EHLO client.test", EHLO_PIPE, TXN_OK, "> 250 2.0.0 first",
+		"< RSET", "NOMORE", "> 250 2.0.0 Ok", TXN_OK, "> 250 2.0.0 second",
+		"< QUIT", "> 221 bye", NULL,
+	};
+	struct body b1 = { "Subject: 1\r\n\r\none\r\n", 19, 0, 0, false };
+	struct body b2 = { "Subject: 2\r\n\r\ntwo\r\n", 19, 0, 0, false };
+	struct script_server *s = srv_start(steps);
+	struct send_args a = { .ports = &s->port, .nports = 1, .body = &b1, .keep = true };
+	struct outcome o1, o2;
+
+	send_job(&a, &o1);
+	assert_int_equal(o1.status, SMTP_CLIENT_DELIVERED);
+	assert_false(o1.reused);
+	assert_non_null(o1.idle);
+	assert_int_equal(smtp_client_idle_uses(o1.idle), 1);
+	assert_non_null(strstr(smtp_client_idle_label(o1.idle), "[127.0.0.1]:"));
+	a.body = &b2;
+	a.keep = false;
+	a.reuse = o1.idle;
+	send_job(&a, &o2);
+	srv_finish(s);
+	assert_int_equal(o2.status, SMTP_CLIENT_DELIVERED);
+	assert_string_equal(o2.text, "second");
+	assert_true(o2.reused);
+	assert_null(o2.idle); /* keep was off: QUIT */
+	assert_int_equal(s->connections, 1);
+	assert_non_null(strstr(s->body, "two\r\n.\r\n"));
+	free(s);
+}
+
+/* A session that ended while idle, or whose RSET is refused, is dropped: the job goes on afresh. */
+static void test_reuse_dead_session(void **state)
+{
+	static const char *const closed[] = {
+		"> 220 mx", "< EHLO client.test", EHLO_PIPE, TXN_OK, "> 250 2.0.0 first", "CLOSE",
+		"ACCEPT", "> 220 mx again", "< EHLO client.test", EHLO_PIPE, TXN_OK, "> 250 2.0.0 fresh",
+		"< QUIT", "> 221 bye", NULL,
+	};
+	static const char *const refused[] = {
+		"> 220 mx", "< EHLO client.test", EHLO_PIPE, TXN_OK, "> 250 2.0.0 first",
+		"< RSET", "> 421 4.3.2 shutting down", "CLOSE",
+		"ACCEPT", "> 220 mx again", "< EHLO client.test", EHLO_PIPE, TXN_OK, "> 250 2.0.0 fresh",
+		"< QUIT", "> 221 bye", NULL,
+	};
+	const char *const *scripts[] = { closed, refused };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct body b1 = { "x\r\n", 3, 0, 0, false }, b2 = { "y\r\n", 3, 0, 0, false };
+		struct script_server *s = srv_start(scripts[i]);
+		struct send_args a = { .ports = &s->port, .nports = 1, .body = &b1, .keep = true };
+		struct outcome o1, o2;
+
+		send_job(&a, &o1);
+		assert_non_null(o1.idle);
+		if (i == 0) /* the close reaches the idle session before it is reused */
+			run_until(NULL, 300);
+		a.body = &b2;
+		a.reuse = o1.idle;
+		a.keep = false;
+		send_job(&a, &o2);
+		srv_finish(s);
+		assert_int_equal(o2.status, SMTP_CLIENT_DELIVERED);
+		assert_string_equal(o2.text, "fresh");
+		assert_false(o2.reused);
+		assert_int_equal(s->connections, 2);
+		assert_null(o2.idle);
+		free(s);
+	}
+}
+
+static void idle_gone_cb(struct smtp_client_idle *idle, void *arg)
+{
+	*(bool *)arg = true;
+}
+
+/*
+ * No session is kept after an error or a refused message; a watched idle
+ * session QUITs at its timeout; one the server closes reports it.
+ */
+static void test_reuse_limits(void **state)
+{
+	static const char *const refused[] = {
+		"> 220 mx", "< EHLO client.test", EHLO_PIPE, TXN_OK, "> 554 5.7.1 no thanks", "< QUIT", "> 221 bye",
+		NULL,
+	};
+	static const char *const idle_quit[] = {
+		"> 220 mx", "< EHLO client.test", EHLO_PIPE, TXN_OK, "> 250 ok", "< QUIT", "> 221 bye", NULL,
+	};
+	static const char *const idle_closed[] = {
+		"> 220 mx", "< EHLO client.test", EHLO_PIPE, TXN_OK, "> 250 ok", "SLEEP 200",
+		"> 421 4.4.2 idle too long", "CLOSE", NULL,
+	};
+	struct body b = { "x\r\n", 3, 0, 0, false };
+	struct script_server *s = srv_start(refused);
+	struct send_args a = { .ports = &s->port, .nports = 1, .body = &b, .keep = true };
+	struct outcome o;
+	bool gone = false;
+
+	send_job(&a, &o);
+	srv_finish(s);
+	assert_int_equal(o.status, SMTP_CLIENT_PERMFAIL);
+	assert_null(o.idle);
+	free(s);
+
+	b.off = 0;
+	s = srv_start(idle_quit);
+	a.ports = &s->port;
+	send_job(&a, &o);
+	assert_non_null(o.idle);
+	assert_true(smtp_client_idle_watch(o.idle, 1, idle_gone_cb, &gone));
+	run_until(&gone, 3000);
+	assert_true(gone); /* timed out: QUIT sent (the script expects it) */
+	run_until(NULL, 200);
+	srv_finish(s);
+	free(s);
+
+	b.off = 0;
+	gone = false;
+	s = srv_start(idle_closed);
+	a.ports = &s->port;
+	send_job(&a, &o);
+	assert_non_null(o.idle);
+	assert_true(smtp_client_idle_watch(o.idle, 30, idle_gone_cb, &gone));
+	run_until(&gone, 3000);
+	assert_true(gone);
+	srv_finish(s);
+	free(s);
 }
 
 /* ---- fixtures ---- */
@@ -1297,6 +1447,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reader_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_envelope, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reuse_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reuse_dead_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reuse_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_smtp_sink_interop, setup, teardown),
 	};
 
