@@ -143,6 +143,10 @@ int store_queue_remove(struct store *s, int64_t id, const char **errstr_r);
  * Recipients sent by address_id after `since` (the rolling window: a send
  * at exactly `since` has left it), and the time of the oldest of them (so
  * the caller can say when sending resumes: oldest + window); 0 and 0 if none.
+ * Sends are kept in 10-minute buckets timed by their latest send, so the
+ * count may include sends up to 10 minutes older than `since` (strict,
+ * never lenient) and "oldest" is when the count next drops. The cost is
+ * bounded by the buckets in the window (~145), not the messages sent.
  */
 int store_send_count(struct store *s, int64_t address_id, int64_t since, uint64_t *count_r, int64_t *oldest_r,
 		     const char **errstr_r);

@@ -734,6 +734,72 @@ static void test_send_count_window(void **state)
 	assert_int_equal(n, 1);
 }
 
+/* One send of n recipients by alice at when, outside any batch (send_log only). */
+static void send_at(struct fixture *f, unsigned n, int64_t when)
+{
+	struct store_outbound out = outbound(f->alice, NULL, 0, n);
+
+	OK(store_queue_insert(f->s, &out, 0, when, E));
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/*
+ * Sends within one 10-minute period share a row whose time is the latest
+ * send: the count is strict (a bucket leaves the window with its last send)
+ * and "oldest" is exactly when it drops. 1,440 sends over 24 hours (the pro
+ * plan's limit, one a minute) read 145 rows, not 1,440.
+ */
+static void test_send_count_buckets(void **state)
+{
+	struct fixture *f = *state;
+	const int64_t b0 = T0 - T0 % 600; /* a period's start */
+	uint64_t n;
+	int64_t oldest;
+	double t;
+
+	send_at(f, 3, b0 + 100);
+	send_at(f, 2, b0 + 400);
+	send_at(f, 1, b0 + 600); /* the next period */
+	assert_int_equal(q1(f->s, "SELECT count(*) FROM send_log"), 2);
+	OK(store_send_count(f->s, f->alice, b0 + 100, &n, &oldest, E));
+	assert_int_equal(n, 6); /* the first bucket's sends at +100 count until +400 leaves */
+	assert_int_equal(oldest, b0 + 400);
+	OK(store_send_count(f->s, f->alice, b0 + 400, &n, &oldest, E));
+	assert_int_equal(n, 1);
+	assert_int_equal(oldest, b0 + 600);
+	/* an earlier internal date (a clock step back) joins the bucket without moving its time back */
+	send_at(f, 1, b0 + 650);
+	send_at(f, 1, b0 + 620);
+	OK(store_send_count(f->s, f->alice, b0 + 400, &n, &oldest, E));
+	assert_int_equal(n, 3);
+	assert_int_equal(oldest, b0 + 650);
+
+	/* a day of one send a minute: the cost is bounded by the bucket count */
+	const int64_t d0 = b0 + 10 * 86400;
+	OK(store_begin(f->s, E));
+	for (int i = 0; i < 1440; i++)
+		send_at(f, 1, d0 + 60 * i);
+	OK(store_commit(f->s, E));
+	assert_true(q1(f->s, "SELECT count(*) FROM send_log") <= 24 * 6 + 1);
+	t = now_s();
+	for (int i = 0; i < 1000; i++)
+		OK(store_send_count(f->s, f->alice, d0 + 1439 * 60 - 86400, &n, &oldest, E));
+	t = (now_s() - t) / 1000 * 1e6;
+	assert_int_equal(n, 1440);
+	print_message("store_send_count over 1,440 sends in 24 h: %.1f us per call\n", t);
+	/* the rolling window: strict by less than one period */
+	OK(store_send_count(f->s, f->alice, d0 + 43200, &n, &oldest, E));
+	assert_true(n >= 719 && n <= 719 + 10);
+	assert_true(oldest > d0 + 43200 && oldest <= d0 + 43200 + 600);
+}
+
 static void test_may_send_as(void **state)
 {
 	struct fixture *f = *state;
@@ -903,6 +969,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_attempts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_retry_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_count_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_count_buckets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_may_send_as, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dkim_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_submit_copies_everything, setup, teardown),
