@@ -566,7 +566,7 @@ static int op_invitation_list(struct manage_ctx *ctx, json_t *params, json_t **r
 		json_decref(list);
 		return manage_fail_store(err, errstr);
 	}
-	*result_r = list;
+	*result_r = json_pack("{s:o}", "invitations", list);
 	return 0;
 }
 
@@ -811,7 +811,7 @@ static int op_sharing_list(struct manage_ctx *ctx, json_t *params, json_t **resu
 		json_decref(list);
 		return manage_fail_store(err, errstr);
 	}
-	*result_r = list;
+	*result_r = json_pack("{s:o}", "links", list);
 	return 0;
 }
 

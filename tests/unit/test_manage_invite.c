@@ -402,6 +402,7 @@ static void test_link_used_once(void **state)
 {
 	struct fixture *f = *state;
 	char token[44];
+	json_t *links;
 
 	expect_ok(f, call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\", \"perms\": [\"read\"]}"));
 	snprintf(token, sizeof(token), "%s", str(f->result, "token"));
@@ -413,10 +414,11 @@ static void test_link_used_once(void **state)
 		   "this sharing link was already used");
 	assert_int_equal(perms_of(f, "bob", "sales@example.test"), 0);
 	expect_ok(f, call(f, "alice", "sharing.list", "{\"address\": \"sales@example.test\"}"));
-	assert_int_equal(json_array_size(f->result), 1);
-	assert_string_equal(str(json_array_get(f->result, 0), "status"), "used");
-	assert_string_equal(str(json_array_get(f->result, 0), "used_by"), "carol");
-	assert_null(json_object_get(json_array_get(f->result, 0), "token"));
+	links = json_object_get(f->result, "links");
+	assert_int_equal(json_array_size(links), 1);
+	assert_string_equal(str(json_array_get(links, 0), "status"), "used");
+	assert_string_equal(str(json_array_get(links, 0), "used_by"), "carol");
+	assert_null(json_object_get(json_array_get(links, 0), "token"));
 	assert_true(history_has(f, "sharing.create", "alice"));
 	assert_true(history_has(f, "sharing.redeem", "carol"));
 }
@@ -494,10 +496,10 @@ static void test_list_and_revoke_invitations(void **state)
 	expect_ok(f, call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"dave\"}"));
 	/* bob sees his own, alice every one of the address */
 	expect_ok(f, call(f, "bob", "invitation.list", "{}"));
-	assert_int_equal(json_array_size(f->result), 1);
-	assert_string_equal(str(json_array_get(f->result, 0), "member"), "bob");
+	assert_int_equal(json_array_size(json_object_get(f->result, "invitations")), 1);
+	assert_string_equal(str(json_array_get(json_object_get(f->result, "invitations"), 0), "member"), "bob");
 	expect_ok(f, call(f, "alice", "invitation.list", "{\"address\": \"sales@example.test\"}"));
-	assert_int_equal(json_array_size(f->result), 2);
+	assert_int_equal(json_array_size(json_object_get(f->result, "invitations")), 2);
 	expect_err(f, call(f, "carol", "invitation.revoke", "{\"id\": %lld}", (long long)id), MANAGE_NOT_FOUND,
 		   "no invitation");
 	expect_ok(f, call(f, "alice", "invitation.revoke", "{\"id\": %lld}", (long long)id));
