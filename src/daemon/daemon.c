@@ -31,6 +31,7 @@
 #include "config/config.h"
 #include "daemon/daemon.h"
 #include "dns/dns.h"
+#include "http/http.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "net/server.h"
@@ -58,6 +59,7 @@ struct daemon {
 	struct auth_service *auth; /* shared by IMAP, POP3 and submission */
 	struct pop3_server *pop3;
 	struct imap_server *imap;
+	struct http_server *http; /* the Manager's API */
 	struct dns *dns;           /* the outbound queue's resolver */
 	SSL_CTX *tls_client;       /* STARTTLS to other servers; NULL: plaintext only */
 	struct queue *queue;
@@ -101,6 +103,7 @@ static void reload(struct daemon *d)
 	auth_service_set_config(d->auth, next);
 	pop3_server_set_config(d->pop3, next);
 	imap_server_set_config(d->imap, next);
+	http_server_set_config(d->http, next);
 	queue_set_config(d->queue, next); /* dns { } changes need a restart (the resolver is built once) */
 	log_info("hermod event=reloaded config=%s", d->config_path);
 }
@@ -117,7 +120,7 @@ static void on_shutdown_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct daemon *d = arg;
 	size_t left = smtp_server_session_count(d->smtp) + pop3_server_session_count(d->pop3) +
-		      imap_server_session_count(d->imap);
+		      imap_server_session_count(d->imap) + http_server_request_count(d->http);
 
 	/* Sessions gone and their last replies (the 421s) written. */
 	if ((left == 0 && conn_flushing_count() == 0) || elapsed_since(&d->shutdown_started) >= d->cfg->shutdown_grace_s) {
@@ -141,6 +144,7 @@ static void begin_shutdown(struct daemon *d, int signo)
 	smtp_server_shutdown(d->smtp);
 	pop3_server_shutdown(d->pop3);
 	imap_server_shutdown(d->imap);
+	http_server_shutdown(d->http);
 	queue_shutdown(d->queue);
 	clock_gettime(CLOCK_MONOTONIC, &d->shutdown_started);
 	d->shutdown_timer = evtimer_new(d->base, on_shutdown_tick, d);
@@ -238,7 +242,12 @@ static int daemon_start(struct daemon *d)
 	smtp_server_set_queued_hook(d->smtp, kick_queue, d->queue);
 	d->pop3 = pop3_server_new(d->base, d->server, d->store, d->auth, d->cfg);
 	d->imap = imap_server_new(d->base, d->server, d->store, d->auth, d->cfg);
-	if (server_listen(d->server, &err) < 0) {
+	d->http = http_server_new(d->base, d->server, d->store, d->auth, d->cfg, kick_queue, d->queue, &err);
+	if (d->http == NULL) {
+		log_error("hermod event=start-failed error=\"http: %s\"", err);
+		return -1;
+	}
+	if (server_listen(d->server, &err) < 0 || http_server_listen(d->http, &err) < 0) {
 		log_error("hermod event=start-failed error=\"%s\"", err);
 		return -1;
 	}
@@ -260,6 +269,8 @@ static void daemon_stop(struct daemon *d)
 		pop3_server_free(d->pop3);
 	if (d->imap != NULL)
 		imap_server_free(d->imap);
+	if (d->http != NULL)
+		http_server_free(d->http); /* before auth (its logins) and the queue (its kicks) */
 	if (d->auth != NULL)
 		auth_service_free(d->auth); /* after the protocol servers: they cancel their logins */
 	/*

@@ -158,7 +158,7 @@ void http_call_reply(struct http_call *call, int status, const char *content_typ
 void http_call_json(struct http_call *call, int status, json_t *value);
 /* Answers {"error":{"code","message","field"}} with manage_status_http(err->status). */
 void http_call_error(struct http_call *call, const struct manage_error *err);
-/* Adds a response header (copied; a name or value with CR or LF is refused: bug). */
+/* Adds a response header (copied); one with CR or LF in it is dropped and logged. */
 void http_call_add_header(struct http_call *call, const char *name, const char *value);
 
 /* ---- helpers shared with the tests -------------------------------------------- */
