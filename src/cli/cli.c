@@ -60,6 +60,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "queue", "hold", 1, 1, "", cli_queue_hold, "queue hold ID" },
 	{ "queue", "release", 1, 1, "", cli_queue_release, "queue release ID" },
 	{ "queue", "remove", 1, 1, "yes", cli_queue_remove, "queue remove ID --yes        (no notice is sent)" },
+	{ "domain", "check", 1, 1, "", cli_domain_check, "domain check NAME             (MX, SPF, DKIM, DMARC in the DNS)" },
 };
 #define CLI_CMD_COUNT (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 

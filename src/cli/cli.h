@@ -94,6 +94,7 @@ cli_handler cli_domain_add, cli_domain_list, cli_domain_plan, cli_domain_dns, cl
 cli_handler cli_address_add, cli_address_list, cli_address_passwd, cli_address_quota, cli_address_remove;
 cli_handler cli_access_grant, cli_access_revoke;
 cli_handler cli_folder_list, cli_export;
+cli_handler cli_domain_check, cli_address_import; /* cli_check.c, cli_import.c */
 cli_handler cli_queue_list, cli_queue_show, cli_queue_retry, cli_queue_hold, cli_queue_release, cli_queue_remove;
 
 #endif

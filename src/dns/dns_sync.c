@@ -28,6 +28,12 @@
 struct dns_sync {
 	struct ub_ctx *ub;
 	unsigned timeout_s;
+	/*
+	 * A lookup timed out: the upstream is not answering, and asking again
+	 * would make a check of N records take N timeouts. Later lookups fail
+	 * at once.
+	 */
+	bool timed_out;
 };
 
 /* The same upstream choice as dns.c's ub_configure (which is private to it). */
@@ -217,10 +223,14 @@ int dns_sync_lookup(struct dns_sync *d, const char *name, enum dns_sync_type typ
 	int id = 0, err, rc;
 
 	memset(ans, 0, sizeof(*ans));
+	if (d->timed_out)
+		return fail(ans, name, type, "not asked: an earlier lookup got no answer in time");
 	if ((err = ub_resolve_async(d->ub, name, (int)type, DNS_CLASS_IN, &w, wait_cb, &id)) != 0)
 		return fail(ans, name, type, ub_strerror(err));
-	if (wait_answer(d, id, &w) < 0)
+	if (wait_answer(d, id, &w) < 0) {
+		d->timed_out = true;
 		return fail(ans, name, type, "no answer in time (timeout)");
+	}
 	if (w.err != 0)
 		return fail(ans, name, type, ub_strerror(w.err));
 	if (w.res->nxdomain || w.res->rcode == DNS_RCODE_NXDOMAIN) {

@@ -8,7 +8,10 @@
  * names asked like any other), else /etc/resolv.conf. Every lookup is
  * bounded by the configured timeout (libunbound's own retries could take
  * minutes against a dead server): it runs asynchronously on unbound's
- * thread while the caller waits on its descriptor until the deadline.
+ * thread while the caller waits on its descriptor until the deadline. After
+ * one timeout, the resolver answers every later lookup DNS_SYNC_FAIL at once
+ * (the upstream is not answering: a check of N records takes one timeout,
+ * not N).
  * DNSSEC is not validated.
  */
 #ifndef HERMOD_DNS_DNS_SYNC_H

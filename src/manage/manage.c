@@ -16,6 +16,7 @@
 static const struct manage_op *const op_tables[] = {
 	manage_org_ops, manage_account_ops, manage_domain_ops, /* core */
 	manage_invite_ops,
+	manage_check_ops, /* check */
 	NULL,
 };
 

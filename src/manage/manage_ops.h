@@ -21,6 +21,8 @@ extern const struct manage_op manage_access_ops[];
 extern const struct manage_op manage_history_ops[];
 /* invite: invitations and sharing links (manage_invite.c) */
 extern const struct manage_op manage_invite_ops[];
+/* check: domain.check (manage_check.c) */
+extern const struct manage_op manage_check_ops[];
 
 /*
  * Provided by manage_invite.c, called by address.create (manage_address.c)
