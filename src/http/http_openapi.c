@@ -59,7 +59,7 @@ static json_t *schemas(void)
 	json_object_set_new(json_object_get(created, "properties"), "token",
 			    json_pack("{s:s, s:s}", "type", "string", "description", "the secret, shown only here"));
 	return json_pack("{s:o, s:{s:s, s:[s,s,s], s:{s:{s:s}, s:o, s:{s:s}}}, s:o, s:o, s:{s:s, s:[s],"
-			 " s:{s:{s:s, s:o}}}, s:{s:s, s:s}}",
+			 " s:{s:{s:s, s:o}}}, s:{s:s}}",
 			 "Error", error_schema(), "Session", "type", "object", "required", "csrf_token", "account",
 			 "expires_at", "properties", "csrf_token", "type", "string", "account", account, "expires_at",
 			 "type", "integer", "Token", token, "TokenCreated", created, "TokenList", "type", "object",
