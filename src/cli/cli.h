@@ -17,6 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
+#include "auth/password.h"
 #include "config/config.h"
 #include "mail/mail_address.h"
 #include "store/store.h"
@@ -83,16 +86,40 @@ void cli_format_time(int64_t t, char *out, size_t size);
  */
 int cli_password_read_hash(const struct cli_args *a, const char *whose, char *hash_r, size_t hash_size);
 
+/* Room for the longest password, its CR LF, and one byte to detect excess. */
+#define CLI_PASSWORD_BUF (PASSWORD_MAX_LENGTH + 3)
+/* The same without hashing: the password in pw_r, which the caller wipes (sodium_memzero). */
+int cli_password_read(const struct cli_args *a, const char *whose, char pw_r[CLI_PASSWORD_BUF]);
+
+/* ---- the service layer (cli_manage.c) --------------------------------------- */
+
+/*
+ * Runs operation op (manage.h) as the operator (system actor, channel
+ * "cli"), then sends what it queued (invitations). CLI_OK with *result_r
+ * (the caller releases it), or CLI_ERROR with the operation's message
+ * printed.
+ */
+int cli_call(struct cli *c, const char *op, json_t *params, json_t **result_r);
+/* cli_call with params[field] set to a password read as cli_password_read does (wiped after). */
+int cli_call_password(struct cli *c, const char *op, json_t *params, const char *field, const char *whose,
+		      const struct cli_args *a, json_t **result_r);
+/* A member of a result object ("" or 0 when absent). */
+const char *cli_json_str(json_t *obj, const char *key);
+int64_t cli_json_int(json_t *obj, const char *key);
+
 /* ---- handlers (cli_<family>.c) -------------------------------------------- */
 
 typedef int cli_handler(struct cli *c, const struct cli_args *a);
 
 cli_handler cli_init, cli_serve, cli_config_check, cli_config_dump;
 cli_handler cli_org_add, cli_org_remove, cli_org_list;
+cli_handler cli_member_list, cli_member_set, cli_member_remove, cli_service_list;
 cli_handler cli_account_add, cli_account_passwd, cli_account_list, cli_account_remove;
 cli_handler cli_domain_add, cli_domain_list, cli_domain_plan, cli_domain_dns, cli_domain_dkim, cli_domain_remove;
-cli_handler cli_address_add, cli_address_list, cli_address_passwd, cli_address_quota, cli_address_remove;
-cli_handler cli_access_grant, cli_access_revoke;
+cli_handler cli_domain_link, cli_domain_unlink;
+cli_handler cli_address_add, cli_address_list, cli_address_show, cli_address_passwd, cli_address_quota,
+	cli_address_remove;
+cli_handler cli_access_grant, cli_access_revoke, cli_access_list, cli_history;
 cli_handler cli_folder_list, cli_export;
 cli_handler cli_domain_check, cli_address_import; /* cli_check.c, cli_import.c */
 cli_handler cli_queue_list, cli_queue_show, cli_queue_retry, cli_queue_hold, cli_queue_release, cli_queue_remove;

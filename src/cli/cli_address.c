@@ -1,246 +1,210 @@
 /*
- * cli_address: addresses of every kind (`hermod address add|list|passwd|
- * quota|remove`). An address password is its own argon2id hash, separate
- * from the password of any account that has access to the address.
+ * cli_address: addresses of every kind (`hermod address add|list|show|
+ * passwd|quota|remove`), through the address.* operations. An address
+ * password is its own argon2id hash, separate from the password of any
+ * account that has access to the address.
  */
 #include "cli/cli.h"
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "auth/password.h"
-
-static const char *const kind_names[] = {
-	[ADDRESS_MAILBOX] = "mailbox",
-	[ADDRESS_CATCHALL] = "catchall",
-	[ADDRESS_NOREPLY] = "noreply",
-	[ADDRESS_ALIAS] = "alias",
-};
-
-static const char *kind_name(enum address_kind kind)
-{
-	return (size_t)kind < sizeof(kind_names) / sizeof(kind_names[0]) ? kind_names[kind] : "?";
-}
-
-static int parse_kind(const char *text, enum address_kind *kind_r)
-{
-	for (size_t i = 0; i < sizeof(kind_names) / sizeof(kind_names[0]); i++) {
-		if (strcmp(text, kind_names[i]) == 0) {
-			*kind_r = (enum address_kind)i;
-			return 0;
-		}
-	}
-	return -1;
-}
+static const char *const kind_names[] = { "mailbox", "catchall", "noreply", "alias" };
+#define KIND_COUNT (sizeof(kind_names) / sizeof(kind_names[0]))
 
 /* Mailboxes and no-reply addresses send mail, so they log in; the others do not. */
-static bool kind_has_password(enum address_kind kind)
+static bool kind_has_password(const char *kind)
 {
-	return kind == ADDRESS_MAILBOX || kind == ADDRESS_NOREPLY;
-}
-
-struct addr {
-	char local[MAIL_LOCAL_MAX + 1];
-	char domain[MAIL_DOMAIN_MAX + 1];
-	char text[MAIL_LOCAL_MAX + MAIL_DOMAIN_MAX + 2];
-};
-
-/* Parses text into a and opens the store. 0 or -1 (error printed). */
-static int addr_open(struct cli *c, const char *text, struct addr *a)
-{
-	if (cli_parse_address(text, a->local, a->domain) < 0 || cli_open_store(c) < 0)
-		return -1;
-	snprintf(a->text, sizeof(a->text), "%s@%s", a->local, a->domain);
-	return 0;
-}
-
-/* 1 found (addr_r filled), 0 not (error printed), -1 failure (printed). */
-static int addr_lookup(struct cli *c, const struct addr *a, struct store_address *addr_r)
-{
-	const char *errstr = NULL;
-	int r = store_address_get(c->store, a->local, a->domain, addr_r, &errstr);
-
-	if (r < 0)
-		cli_error("%s", errstr);
-	else if (r == 0)
-		cli_error("no address %s", a->text);
-	return r;
+	return strcmp(kind, "mailbox") == 0 || strcmp(kind, "noreply") == 0;
 }
 
 /* The checks that need no store: kind, password and target rules. */
-static int add_check_usage(const struct cli_args *a, enum address_kind *kind_r)
+static int add_check_usage(const struct cli_args *a, const char **kind_r)
 {
-	const char *kind_text = cli_opt_value(a, "kind");
+	const char *kind = cli_opt_value(a, "kind");
 	bool has_targets = cli_opt_value(a, "target") != NULL;
+	size_t i;
 
-	*kind_r = ADDRESS_MAILBOX;
-	if (kind_text != NULL && parse_kind(kind_text, kind_r) < 0)
-		return cli_usage_error("kind '%s' is not one of mailbox, catchall, noreply, alias", kind_text);
+	*kind_r = kind != NULL ? kind : "mailbox";
+	for (i = 0; i < KIND_COUNT && strcmp(*kind_r, kind_names[i]) != 0; i++)
+		;
+	if (i == KIND_COUNT)
+		return cli_usage_error("kind '%s' is not one of mailbox, catchall, noreply, alias", *kind_r);
 	if (!kind_has_password(*kind_r) && cli_opt_flag(a, "password-stdin"))
-		return cli_usage_error("a %s address has no password", kind_name(*kind_r));
-	if (*kind_r == ADDRESS_ALIAS && !has_targets)
+		return cli_usage_error("a %s address has no password", *kind_r);
+	if (strcmp(*kind_r, "alias") == 0 && !has_targets)
 		return cli_usage_error("an alias needs at least one --target ADDR");
-	if (*kind_r != ADDRESS_ALIAS && has_targets)
+	if (strcmp(*kind_r, "alias") != 0 && has_targets)
 		return cli_usage_error("--target is only for --kind alias");
 	return CLI_OK;
 }
 
-/* Validates every --target before anything is written. */
-static int check_targets(const struct cli_args *a)
+/* {address, kind, for: shared, targets, quota, dry_run: true}; NULL when an argument is not UTF-8. */
+static json_t *add_params(const struct cli_args *a, const char *kind, uint64_t quota)
 {
-	char local[MAIL_LOCAL_MAX + 1], domain[MAIL_DOMAIN_MAX + 1];
+	json_t *targets = json_array(), *params;
 
 	for (size_t i = 0; i < a->nopt; i++)
-		if (strcmp(a->opt[i].name, "target") == 0 && cli_parse_address(a->opt[i].value, local, domain) < 0)
-			return -1;
-	return 0;
-}
-
-static int add_extras(struct cli *c, const struct cli_args *a, const struct addr *ad, uint64_t quota)
-{
-	const char *errstr = NULL;
-	struct addr t;
-
-	for (size_t i = 0; i < a->nopt; i++) {
-		if (strcmp(a->opt[i].name, "target") != 0)
-			continue;
-		if (cli_parse_address(a->opt[i].value, t.local, t.domain) < 0)
-			return -1;
-		snprintf(t.text, sizeof(t.text), "%s@%s", t.local, t.domain);
-		if (store_alias_add_target(c->store, ad->local, ad->domain, t.text, &errstr) < 0)
-			return cli_error("%s", errstr), -1;
-		printf("%s forwards to %s\n", ad->text, t.text);
-	}
-	if (quota != 0 && store_address_set_quota(c->store, ad->local, ad->domain, (int64_t)quota, &errstr) < 0)
-		return cli_error("%s", errstr), -1;
-	return 0;
-}
-
-/* Undo a half-made address (a target or the quota was refused). */
-static void add_rollback(struct cli *c, const struct addr *ad)
-{
-	int64_t messages, bytes;
-	const char *errstr = NULL;
-
-	if (store_address_remove(c->store, ad->local, ad->domain, &messages, &bytes, &errstr) < 0)
-		cli_error("could not undo adding %s: %s", ad->text, errstr);
+		if (strcmp(a->opt[i].name, "target") == 0)
+			json_array_append_new(targets, json_string(a->opt[i].value));
+	params = json_pack("{s:s, s:s, s:s, s:I, s:b}", "address", a->pos[0], "kind", kind, "for", "shared", "quota",
+			   (json_int_t)quota, "dry_run", 1);
+	if (params != NULL && json_array_size(targets) > 0)
+		json_object_set(params, "targets", targets);
+	json_decref(targets);
+	return params;
 }
 
 int cli_address_add(struct cli *c, const struct cli_args *a)
 {
-	struct addr ad;
-	struct store_address existing;
-	struct store_domain dom;
-	enum address_kind kind;
+	const char *kind, *quota_text = cli_opt_value(a, "quota");
 	uint64_t quota = 0;
-	const char *quota_text = cli_opt_value(a, "quota"), *errstr = NULL;
-	char hash[PASSWORD_HASH_MAX];
-
+	json_t *params, *res = NULL, *t;
+	size_t i;
 	int status = add_check_usage(a, &kind);
+
 	if (status != CLI_OK)
 		return status;
-	if ((quota_text != NULL && cli_parse_size(quota_text, "quota", &quota) < 0) || check_targets(a) < 0 ||
-	    addr_open(c, a->pos[0], &ad) < 0)
+	if (quota_text != NULL && cli_parse_size(quota_text, "quota", &quota) < 0)
 		return CLI_ERROR;
-	/* Refuse what the store would refuse before asking for a password. */
-	int found = store_domain_get(c->store, ad.domain, &dom, &errstr);
-	if (found != 1)
-		return found < 0 ? cli_error("%s", errstr) : cli_error("domain %s is not hosted here", ad.domain);
-	found = store_address_get(c->store, ad.local, ad.domain, &existing, &errstr);
-	if (found != 0)
-		return found < 0 ? cli_error("%s", errstr) : cli_error("address %s already exists", ad.text);
-	if (kind_has_password(kind) && cli_password_read_hash(a, ad.text, hash, sizeof(hash)) < 0)
-		return CLI_ERROR;
-	if (store_address_add(c->store, ad.local, ad.domain, kind, kind_has_password(kind) ? hash : NULL, NULL,
-			      &errstr) < 0)
-		return cli_error("%s", errstr);
-	if (add_extras(c, a, &ad, quota) < 0) {
-		add_rollback(c, &ad);
-		return CLI_ERROR;
+	if ((params = add_params(a, kind, quota)) == NULL)
+		return cli_error("the arguments must be valid UTF-8");
+	/* refuse what would fail before asking for a password */
+	status = cli_call(c, "address.create", params, &res);
+	json_decref(res);
+	res = NULL;
+	json_object_del(params, "dry_run");
+	if (status == CLI_OK && kind_has_password(kind))
+		status = cli_call_password(c, "address.create", params, "password", cli_json_str(params, "address"), a,
+					   &res);
+	else if (status == CLI_OK)
+		status = cli_call(c, "address.create", params, &res);
+	if (status == CLI_OK) {
+		json_array_foreach(json_object_get(res, "targets"), i, t)
+			printf("%s forwards to %s\n", cli_json_str(res, "address"), json_string_value(t));
+		printf("added %s (%s)\n", cli_json_str(res, "address"), cli_json_str(res, "kind"));
 	}
-	printf("added %s (%s)\n", ad.text, kind_name(kind));
-	return CLI_OK;
+	json_decref(params);
+	json_decref(res);
+	return status;
 }
 
-static void print_address(const struct store_address *addr, void *arg)
+static void print_address(json_t *addr)
 {
 	char quota[32];
 
-	(void)arg;
-	if (addr->quota_bytes == 0)
+	if (cli_json_int(addr, "quota") == 0)
 		snprintf(quota, sizeof(quota), "plan");
 	else
-		snprintf(quota, sizeof(quota), "%" PRId64, addr->quota_bytes);
-	printf("%s@%s\t%s\t%s\t%s\t%" PRId64 "\t%" PRId64 "\n", addr->local, addr->domain, kind_name(addr->kind),
-	       addr->has_password ? "yes" : "no", quota, addr->used_bytes, addr->message_count);
+		snprintf(quota, sizeof(quota), "%lld", (long long)cli_json_int(addr, "quota"));
+	printf("%s\t%s\t%s\t%s\t%lld\t%lld\n", cli_json_str(addr, "address"), cli_json_str(addr, "kind"),
+	       json_is_true(json_object_get(addr, "has_password")) ? "yes" : "no", quota,
+	       (long long)cli_json_int(addr, "used"), (long long)cli_json_int(addr, "messages"));
 }
 
+/* Every page of address.list, in order. */
 int cli_address_list(struct cli *c, const struct cli_args *a)
 {
-	char domain[MAIL_DOMAIN_MAX + 1], err[512];
-	const char *errstr = NULL;
+	json_t *params = json_pack("{s:s?, s:i}", "domain", a->npos == 1 ? a->pos[0] : NULL, "limit", 1000), *res, *addr;
+	int status = CLI_OK;
+	size_t i;
 
-	if (a->npos == 1 && mail_domain_parse(a->pos[0], domain, err, sizeof(err)) < 0)
-		return cli_error("%s", err);
-	if (cli_open_store(c) < 0)
-		return CLI_ERROR;
 	printf("address\tkind\tpassword\tquota\tused\tmessages\n");
-	if (store_address_list(c->store, a->npos == 1 ? domain : NULL, print_address, NULL, &errstr) < 0)
-		return cli_error("%s", errstr);
-	return CLI_OK;
+	while (status == CLI_OK) {
+		status = cli_call(c, "address.list", params, &res);
+		if (status != CLI_OK)
+			break;
+		json_array_foreach(json_object_get(res, "addresses"), i, addr)
+			print_address(addr);
+		json_t *next = json_object_get(res, "next");
+		bool more = json_is_string(next);
+		if (more)
+			json_object_set(params, "after", next);
+		json_decref(res);
+		if (!more)
+			break;
+	}
+	json_decref(params);
+	return status;
+}
+
+int cli_address_show(struct cli *c, const struct cli_args *a)
+{
+	json_t *params = json_pack("{s:s}", "address", a->pos[0]), *res;
+	int status = cli_call(c, "address.get", params, &res);
+	char *rights;
+
+	if (status == CLI_OK) {
+		rights = json_dumps(json_object_get(res, "rights"), JSON_COMPACT);
+		printf("address\t%s\nkind\t%s\nplan\t%s\nquota\t%lld\neffective_quota\t%lld\nused\t%lld\n"
+		       "messages\t%lld\npassword\t%s\ncreated\t%s\nrights\t%s\n",
+		       cli_json_str(res, "address"), cli_json_str(res, "kind"), cli_json_str(res, "plan"),
+		       (long long)cli_json_int(res, "quota"), (long long)cli_json_int(res, "effective_quota"),
+		       (long long)cli_json_int(res, "used"), (long long)cli_json_int(res, "messages"),
+		       json_is_true(json_object_get(res, "has_password")) ? "yes" : "no", cli_json_str(res, "created"),
+		       rights != NULL ? rights : "[]");
+		free(rights);
+	}
+	json_decref(params);
+	json_decref(res);
+	return status;
 }
 
 int cli_address_passwd(struct cli *c, const struct cli_args *a)
 {
-	struct addr ad;
-	struct store_address addr;
-	const char *errstr = NULL;
-	char hash[PASSWORD_HASH_MAX];
+	json_t *params = json_pack("{s:s}", "address", a->pos[0]), *res;
+	int status = cli_call(c, "address.get", params, &res);
 
-	if (addr_open(c, a->pos[0], &ad) < 0 || addr_lookup(c, &ad, &addr) != 1)
-		return CLI_ERROR;
-	if (!kind_has_password(addr.kind))
-		return cli_error("%s is a %s address: it has no password", ad.text, kind_name(addr.kind));
-	if (cli_password_read_hash(a, ad.text, hash, sizeof(hash)) < 0)
-		return CLI_ERROR;
-	if (store_address_set_password(c->store, ad.local, ad.domain, hash, &errstr) < 0)
-		return cli_error("%s", errstr);
-	printf("changed the password of %s\n", ad.text);
-	return CLI_OK;
+	/* refuse before asking for a password that could not be set */
+	if (status == CLI_OK && !kind_has_password(cli_json_str(res, "kind")))
+		status = cli_error("%s is a %s address: it has no password", cli_json_str(res, "address"),
+				   cli_json_str(res, "kind"));
+	json_decref(res);
+	res = NULL;
+	if (status == CLI_OK)
+		status = cli_call_password(c, "address.password", params, "password", a->pos[0], a, &res);
+	if (status == CLI_OK)
+		printf("changed the password of %s\n", cli_json_str(res, "address"));
+	json_decref(params);
+	json_decref(res);
+	return status;
 }
 
 int cli_address_quota(struct cli *c, const struct cli_args *a)
 {
-	struct addr ad;
-	struct store_address addr;
 	uint64_t quota;
-	const char *errstr = NULL;
+	json_t *params, *res;
+	int status;
 
-	if (cli_parse_size(a->pos[1], "quota", &quota) < 0 || addr_open(c, a->pos[0], &ad) < 0 ||
-	    addr_lookup(c, &ad, &addr) != 1)
+	if (cli_parse_size(a->pos[1], "quota", &quota) < 0)
 		return CLI_ERROR;
-	if (store_address_set_quota(c->store, ad.local, ad.domain, (int64_t)quota, &errstr) < 0)
-		return cli_error("%s", errstr);
-	if (quota == 0)
-		printf("%s now has its plan's quota\n", ad.text);
-	else
-		printf("%s now has a quota of %" PRIu64 " bytes\n", ad.text, quota);
-	return CLI_OK;
+	params = json_pack("{s:s, s:I}", "address", a->pos[0], "quota", (json_int_t)quota);
+	status = cli_call(c, "address.quota", params, &res);
+	if (status == CLI_OK && quota == 0)
+		printf("%s now has its plan's quota\n", cli_json_str(res, "address"));
+	else if (status == CLI_OK)
+		printf("%s now has a quota of %" PRIu64 " bytes\n", cli_json_str(res, "address"), quota);
+	json_decref(params);
+	json_decref(res);
+	return status;
 }
 
 int cli_address_remove(struct cli *c, const struct cli_args *a)
 {
-	struct addr ad;
-	int64_t messages = 0, bytes = 0;
-	const char *errstr = NULL;
+	json_t *params, *res;
+	int status;
 
+	/* --yes is the operator's confirmation; the API asks for the account password as well */
 	if (!cli_opt_flag(a, "yes"))
 		return cli_usage_error("removing %s deletes its mail: confirm with --yes", a->pos[0]);
-	if (addr_open(c, a->pos[0], &ad) < 0)
-		return CLI_ERROR;
-	if (store_address_remove(c->store, ad.local, ad.domain, &messages, &bytes, &errstr) < 0)
-		return cli_error("%s", errstr);
-	printf("removed %s: %" PRId64 " messages, %" PRId64 " bytes\n", ad.text, messages, bytes);
-	return CLI_OK;
+	params = json_pack("{s:s, s:b}", "address", a->pos[0], "confirm", 1);
+	status = cli_call(c, "address.remove", params, &res);
+	if (status == CLI_OK)
+		printf("removed %s: %lld messages, %lld bytes\n", cli_json_str(res, "address"),
+		       (long long)cli_json_int(res, "messages"), (long long)cli_json_int(res, "bytes"));
+	json_decref(params);
+	json_decref(res);
+	return status;
 }

@@ -29,8 +29,6 @@ static void on_prompt_signal(int sig)
 	prompt_interrupted = sig;
 }
 
-/* Room for the longest password, its CR LF, and one byte to detect excess. */
-#define CLI_PASSWORD_BUF (PASSWORD_MAX_LENGTH + 3)
 
 /*
  * Reads one line from fd into buf (NUL-terminated, line ending stripped).
@@ -164,5 +162,18 @@ int cli_password_read_hash(const struct cli_args *a, const char *whose, char *ha
 	}
 	sodium_memzero(pw, sizeof(pw));
 	sodium_memzero(again, sizeof(again));
+	return r;
+}
+
+int cli_password_read(const struct cli_args *a, const char *whose, char pw_r[CLI_PASSWORD_BUF])
+{
+	char again[CLI_PASSWORD_BUF];
+	int r;
+
+	pw_r[0] = again[0] = '\0';
+	r = read_password(a, whose, pw_r, again);
+	sodium_memzero(again, sizeof(again));
+	if (r < 0)
+		sodium_memzero(pw_r, CLI_PASSWORD_BUF);
 	return r;
 }

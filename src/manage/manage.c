@@ -14,7 +14,8 @@
 
 /* Every part's table; a part adds its line here when it lands. */
 static const struct manage_op *const op_tables[] = {
-	manage_org_ops, manage_account_ops, manage_domain_ops, /* core */
+	manage_org_ops, manage_account_ops, manage_domain_ops, manage_address_ops, manage_access_ops,
+	manage_history_ops, /* core */
 	manage_invite_ops,
 	manage_check_ops, /* check */
 	NULL,

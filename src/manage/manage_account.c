@@ -104,8 +104,15 @@ static int op_account_password(struct manage_ctx *ctx, json_t *params, json_t **
 	char hash[PASSWORD_HASH_MAX];
 	const char *login = NULL, *errstr = NULL;
 
-	if (password_target(ctx, params, &login, err) < 0 || manage_find_account(ctx, login, &acct, err) < 0)
+	bool dry_run;
+
+	if (password_target(ctx, params, &login, err) < 0 || manage_find_account(ctx, login, &acct, err) < 0 ||
+	    manage_param_bool(params, "dry_run", false, &dry_run, err) < 0)
 		return -1;
+	if (dry_run) {
+		*result_r = json_pack("{s:s, s:b}", "login", acct.login, "dry_run", 1);
+		return 0;
+	}
 	/* both argon2 runs before the write lock */
 	if (manage_check_account_password(ctx, params, "current_password", err) < 0 ||
 	    manage_hash_param(params, "new_password", hash, err) < 0)
@@ -166,18 +173,26 @@ static int account_new_params(json_t *params, struct account_new *n, struct mana
 	return 0;
 }
 
-static int account_insert(struct manage_ctx *ctx, const struct account_new *n, const char *hash,
-			  struct manage_error *err)
+static int account_absent(struct manage_ctx *ctx, const char *login, struct manage_error *err)
 {
 	struct store_account acct;
 	const char *errstr = NULL;
-	int64_t id;
-	int rc = store_account_get(ctx->store, n->login, &acct, &errstr);
+	int rc = store_account_get(ctx->store, login, &acct, &errstr);
 
 	if (rc != 0)
 		return rc < 0 ? manage_fail_store(err, errstr)
-			      : manage_fail(err, MANAGE_CONFLICT, "account_exists", "account %s already exists",
-					    n->login);
+			      : manage_fail(err, MANAGE_CONFLICT, "account_exists", "account %s already exists", login);
+	return 0;
+}
+
+static int account_insert(struct manage_ctx *ctx, const struct account_new *n, const char *hash,
+			  struct manage_error *err)
+{
+	const char *errstr = NULL;
+	int64_t id;
+
+	if (account_absent(ctx, n->login, err) < 0)
+		return -1;
 	if (store_account_add(ctx->store, n->login, hash, &id, &errstr) < 0 ||
 	    (n->email != NULL && store_manage_account_set_email(ctx->store, id, n->email, &errstr) < 0) ||
 	    (n->org != NULL && store_member_set(ctx->store, n->org, n->login, n->role, &errstr) < 0))
@@ -186,17 +201,26 @@ static int account_insert(struct manage_ctx *ctx, const struct account_new *n, c
 }
 
 /*
- * account.create {login, password, email?, org?, role?} -> {login, organisation, role}.
- * The checks run before the password is hashed so a refusal is quick.
+ * account.create {login, password, email?, org?, role?, dry_run?} -> {login,
+ * organisation, role}. The checks run before the password is hashed so a
+ * refusal is quick; dry_run stops after them (the command line asks for a
+ * password only when it would be used).
  */
 static int op_account_create(struct manage_ctx *ctx, json_t *params, json_t **result_r, struct manage_error *err)
 {
 	struct account_new n;
 	char hash[PASSWORD_HASH_MAX];
+	bool dry_run;
 	int rc;
 
-	if (account_new_params(params, &n, err) < 0 || create_allowed(ctx, &n, err) < 0 ||
-	    manage_hash_param(params, "password", hash, err) < 0 || manage_txn_begin(ctx, err) < 0)
+	if (account_new_params(params, &n, err) < 0 || manage_param_bool(params, "dry_run", false, &dry_run, err) < 0 ||
+	    account_absent(ctx, n.login, err) < 0 || create_allowed(ctx, &n, err) < 0)
+		return -1;
+	if (dry_run) {
+		*result_r = json_pack("{s:s, s:b}", "login", n.login, "dry_run", 1);
+		return 0;
+	}
+	if (manage_hash_param(params, "password", hash, err) < 0 || manage_txn_begin(ctx, err) < 0)
 		return -1;
 	/* the organisation again, inside the transaction: it may have gone meanwhile */
 	rc = create_allowed(ctx, &n, err);
@@ -210,12 +234,68 @@ static int op_account_create(struct manage_ctx *ctx, json_t *params, json_t **re
 	return manage_txn_end(ctx, rc, result_r, err);
 }
 
+/* The operator only: accounts are people's, an organisation sees its members (member.list). */
+static int need_operator(struct manage_ctx *ctx, struct manage_error *err)
+{
+	if (ctx->actor.system)
+		return 0;
+	return manage_fail(err, MANAGE_FORBIDDEN, "operator_only",
+			   "only the operator (the command line) lists or removes accounts");
+}
+
+static void account_row(const struct store_account *acct, void *arg)
+{
+	json_array_append_new(arg, json_pack("{s:s, s:s, s:o}", "login", acct->login, "name", acct->display_name,
+					     "created", manage_time_json(acct->created_at)));
+}
+
+/* account.list {} -> {accounts: [{login, name, created}]} (the operator) */
+static int op_account_list(struct manage_ctx *ctx, json_t *params, json_t **result_r, struct manage_error *err)
+{
+	json_t *list;
+	const char *errstr = NULL;
+
+	(void)params;
+	if (need_operator(ctx, err) < 0)
+		return -1;
+	list = json_array();
+	if (store_account_list(ctx->store, account_row, list, &errstr) < 0) {
+		json_decref(list);
+		return manage_fail_store(err, errstr);
+	}
+	*result_r = json_pack("{s:o}", "accounts", list);
+	return 0;
+}
+
+/* account.remove {login} -> {removed} (the operator; memberships and grants go with it) */
+static int op_account_remove(struct manage_ctx *ctx, json_t *params, json_t **result_r, struct manage_error *err)
+{
+	struct store_account acct;
+	const char *login, *errstr = NULL;
+	int rc;
+
+	if (need_operator(ctx, err) < 0 || manage_param_str(params, "login", true, 1024, &login, err) < 0 ||
+	    manage_txn_begin(ctx, err) < 0)
+		return -1;
+	rc = manage_find_account(ctx, login, &acct, err);
+	if (rc == 0 && store_account_remove(ctx->store, acct.login, &errstr) < 0)
+		rc = manage_fail_store(err, errstr);
+	if (rc == 0) {
+		*result_r = json_pack("{s:s}", "removed", acct.login);
+		log_info("manage event=account-removed login=%s channel=%s", acct.login,
+			 ctx->actor.channel != NULL ? ctx->actor.channel : "");
+	}
+	return manage_txn_end(ctx, rc, result_r, err);
+}
+
 const struct manage_op manage_account_ops[] = {
 	{ "account.me", op_account_me, false, false,
 	  "The caller's account: login, email, organisations with roles, addresses with rights" },
 	{ "account.password", op_account_password, true, false,
 	  "Change the caller's account password {current_password, new_password}; address passwords stay" },
 	{ "account.create", op_account_create, true, false,
-	  "Create an account {login, password, email, org, role} (owner/admin of org, or the operator)" },
+	  "Create an account {login, password, email, org, role, dry_run} (owner/admin of org, or the operator)" },
+	{ "account.list", op_account_list, false, false, "Every account (the operator)" },
+	{ "account.remove", op_account_remove, true, false, "Remove an account {login} (the operator)" },
 	{ NULL, NULL, false, false, NULL },
 };

@@ -109,10 +109,11 @@ static int org_need(struct manage_ctx *ctx, int64_t org_id, const char *what, co
 
 	if (rc < 0)
 		return -1;
+	/* the same answer as for a name that does not exist: nothing leaks */
+	if (rc == 0 && strcmp(what, "domain") == 0)
+		return manage_fail(err, MANAGE_NOT_FOUND, "domain_not_found", "domain %s is not hosted here", name);
 	if (rc == 0)
-		return manage_fail(err, MANAGE_NOT_FOUND, strcmp(what, "domain") == 0 ? "domain_not_found"
-										   : "organisation_not_found",
-				   "%s %s does not exist", what, name);
+		return manage_fail(err, MANAGE_NOT_FOUND, "organisation_not_found", "no organisation %s", name);
 	if (role_r != NULL)
 		*role_r = role;
 	return manage_need_org(ctx, org_id, min, err);
@@ -127,8 +128,7 @@ int manage_find_org(struct manage_ctx *ctx, const char *name, enum org_role min,
 	if (rc < 0)
 		return manage_fail_store(err, errstr);
 	if (rc == 0)
-		return manage_fail(err, MANAGE_NOT_FOUND, "organisation_not_found", "organisation %s does not exist",
-				   name);
+		return manage_fail(err, MANAGE_NOT_FOUND, "organisation_not_found", "no organisation %s", name);
 	return org_need(ctx, org_r->id, "organisation", name, min, role_r, err);
 }
 
@@ -141,7 +141,7 @@ int manage_find_domain(struct manage_ctx *ctx, const char *name, enum org_role m
 	if (rc < 0)
 		return manage_fail_store(err, errstr);
 	if (rc == 0)
-		return manage_fail(err, MANAGE_NOT_FOUND, "domain_not_found", "domain %s does not exist", name);
+		return manage_fail(err, MANAGE_NOT_FOUND, "domain_not_found", "domain %s is not hosted here", name);
 	return org_need(ctx, dom_r->org_id, "domain", name, min, NULL, err);
 }
 
@@ -163,7 +163,8 @@ int manage_hash_param(json_t *params, const char *field, char hash_r[PASSWORD_HA
 	const char *password;
 	char why[256];
 
-	if (manage_param_str(params, field, true, PASSWORD_MAX_LENGTH, &password, err) < 0)
+	/* password_hash names the length limit itself */
+	if (manage_param_str(params, field, true, 4 * PASSWORD_MAX_LENGTH, &password, err) < 0)
 		return -1;
 	if (password_hash(password, hash_r, why, sizeof(why)) < 0)
 		return manage_fail_field(err, field, "%s", why);

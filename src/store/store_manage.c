@@ -513,3 +513,20 @@ int store_manage_history(struct store *s, int64_t address_id, int64_t before_id,
 	}
 	return rows_done(s, st, rc, errstr_r);
 }
+
+int store_manage_catchall(struct store *s, int64_t domain_id, char *local_r, size_t size, const char **errstr_r)
+{
+	static const char sql[] = "SELECT local FROM addresses WHERE domain_id = ? AND kind = 'catchall'";
+	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, domain_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		store_col_copy(st, 0, local_r, size);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 1;
+	return rc == SQLITE_DONE ? 0 : store_dberr(s, errstr_r, "database error");
+}

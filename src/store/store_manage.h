@@ -116,4 +116,7 @@ struct store_history_entry {
 int store_manage_history(struct store *s, int64_t address_id, int64_t before_id, size_t limit,
 			 void (*cb)(const struct store_history_entry *e, void *arg), void *arg, const char **errstr_r);
 
+/* The catchall address of domain_id: 1 (its local part in local_r), 0 none. */
+int store_manage_catchall(struct store *s, int64_t domain_id, char *local_r, size_t size, const char **errstr_r);
+
 #endif
