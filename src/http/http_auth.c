@@ -67,7 +67,7 @@ char *http_cookie_value(const char *header, const char *name)
 	while (p != NULL && *p != '\0') {
 		p += strspn(p, " \t;");
 		size_t len = strcspn(p, ";");
-		if (len > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=') {
+		if (len > nlen + 1 && memcmp(p, name, nlen) == 0 && p[nlen] == '=') {
 			const char *v = p + nlen + 1;
 			size_t vlen = len - nlen - 1;
 			while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
