@@ -379,6 +379,7 @@ static int need_perm_on(struct manage_ctx *ctx, int64_t address_id, unsigned per
 static int invite_member(struct manage_ctx *ctx, struct store_invitation *inv, const char *login,
 			 struct manage_error *err)
 {
+	char local[MAIL_LOCAL_MAX + 1], domain[MAIL_DOMAIN_MAX + 1], why[256];
 	struct store_invite_member m;
 	const char *errstr = NULL;
 	int rc = store_invite_member_get(ctx->store, inv->org_id, login, &m, &errstr);
@@ -398,6 +399,10 @@ static int invite_member(struct manage_ctx *ctx, struct store_invitation *inv, c
 	if (m.email[0] == '\0')
 		return manage_fail(err, MANAGE_INVALID, "member_without_email",
 				   "account %s has no email address to send the invitation to; set one first", m.login);
+	/* it goes into the To: field: nothing but an address (no line breaks) */
+	if (mail_address_parse(m.email, local, domain, why, sizeof(why)) < 0)
+		return manage_fail(err, MANAGE_INVALID, "member_without_email",
+				   "account %s's email cannot receive the invitation: %s", m.login, why);
 	inv->account_id = m.account_id;
 	snprintf(inv->account_login, sizeof(inv->account_login), "%s", m.login);
 	snprintf(inv->email, sizeof(inv->email), "%s", m.email);

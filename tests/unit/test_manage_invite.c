@@ -319,6 +319,10 @@ static void test_member_refusals(void **state)
 		   MANAGE_NOT_FOUND, "erin is not a member of the organisation");
 	expect_err(f, call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"carol\"}"),
 		   MANAGE_INVALID, "account carol has no email address");
+	/* an email with a line break never reaches a header field */
+	assert_int_equal(store_manage_account_set_email(f->s, 3, "c@example.test\r\nBcc: x@evil.test", NULL), 0);
+	expect_err(f, call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"carol\"}"),
+		   MANAGE_INVALID, "email cannot receive the invitation");
 	expect_err(f, call(f, NULL, "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"alice\"}"),
 		   MANAGE_CONFLICT, "alice is an owner of the organisation");
 	expect_err(f, call(f, "alice", "invitation.create",
