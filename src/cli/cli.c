@@ -72,6 +72,13 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "queue", "release", 1, 1, "", cli_queue_release, "queue release ID" },
 	{ "queue", "remove", 1, 1, "yes", cli_queue_remove, "queue remove ID --yes        (no notice is sent)" },
 	{ "domain", "check", 1, 1, "", cli_domain_check, "domain check NAME             (MX, SPF, DKIM, DMARC in the DNS)" },
+	/* invite: cli_invite.c */
+	{ "invite", NULL, 1, 1, "member= email= perms= days= login= role=", cli_invite,
+	  "invite ADDR --member LOGIN | --email EMAIL [--perms read,send,...] [--days N] [--login choice|email|address]"
+	  " [--role member|admin|owner]" },
+	{ "link", "create", 1, 1, "perms= days=", cli_link_create, "link create ADDR [--perms read,...] [--days N]   (one use)" },
+	{ "link", "list", 1, 1, "", cli_link_list, "link list ADDR" },
+	{ "link", "revoke", 1, 1, "", cli_link_revoke, "link revoke ID" },
 };
 #define CLI_CMD_COUNT (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 

@@ -123,5 +123,6 @@ cli_handler cli_access_grant, cli_access_revoke, cli_access_list, cli_history;
 cli_handler cli_folder_list, cli_export;
 cli_handler cli_domain_check, cli_address_import; /* cli_check.c, cli_import.c */
 cli_handler cli_queue_list, cli_queue_show, cli_queue_retry, cli_queue_hold, cli_queue_release, cli_queue_remove;
+cli_handler cli_invite, cli_link_create, cli_link_list, cli_link_revoke; /* cli_invite.c */
 
 #endif
