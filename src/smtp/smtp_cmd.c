@@ -179,18 +179,23 @@ void smtp_cmd_rcpt_accepted(struct smtp_session *s)
 	smtp_set_state(s, SMTP_STATE_RCPT);
 }
 
-static void remember_rcpt(struct smtp_session *s, const struct store_rcpt *r)
+/* One copy per mailbox, however many of its addresses (or the catchall, or aliases) were named. */
+static void remember_mailbox(struct smtp_session *s, int64_t address_id)
 {
-	smtp_cmd_rcpt_accepted(s);
-	/* One copy per mailbox, however many of its addresses (or the catchall) were named. */
 	for (size_t i = 0; i < s->rcpt_count; i++)
-		if (s->rcpt_ids[i] == r->address_id)
+		if (s->rcpt_ids[i] == address_id)
 			return;
 	if (s->rcpt_count == s->rcpt_cap) {
 		s->rcpt_cap = s->rcpt_cap ? s->rcpt_cap * 2 : 8;
 		s->rcpt_ids = xrealloc(s->rcpt_ids, s->rcpt_cap * sizeof(*s->rcpt_ids));
 	}
-	s->rcpt_ids[s->rcpt_count++] = r->address_id;
+	s->rcpt_ids[s->rcpt_count++] = address_id;
+}
+
+static void remember_rcpt(struct smtp_session *s, const struct store_rcpt *r)
+{
+	smtp_cmd_rcpt_accepted(s);
+	remember_mailbox(s, r->address_id);
 }
 
 void smtp_cmd_rcpt_reply(struct smtp_session *s, const struct store_rcpt *r)
@@ -222,16 +227,40 @@ void smtp_cmd_rcpt_reply(struct smtp_session *s, const struct store_rcpt *r)
 	log_info("smtp session=%s event=rcpt-refused rcpt=<%s> status=%d", s->id, addr, (int)r->status);
 }
 
-static void on_rcpt_resolved(const struct store_rcpt *r, const char *errstr, void *arg)
+/* MX: a mailbox, an alias (its local targets and remote copies) or an SRS notice. */
+static void accept_inbound(struct smtp_session *s, const struct inbound_rcpt *r)
+{
+	smtp_cmd_rcpt_accepted(s);
+	if (r->kind == INBOUND_PLAIN)
+		remember_mailbox(s, r->rcpt.address_id);
+	for (size_t i = 0; i < r->local_count; i++)
+		remember_mailbox(s, r->local_ids[i]);
+	inbound_txn_add(&s->inbound, r);
+	smtp_reply(s, "250 2.1.5 Ok");
+}
+
+static void on_rcpt_resolved(const struct inbound_rcpt *r, const char *errstr, void *arg)
 {
 	struct smtp_session *s = arg;
+	const char *addr = s->rcpt_asked.address;
 
 	s->pending = NULL;
 	if (r == NULL) {
 		log_error("smtp session=%s event=lookup-failed error=\"%s\"", s->id, errstr ? errstr : "unknown");
-		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure, try again later", s->rcpt_asked.address);
+		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure, try again later", addr);
+	} else if (r->kind == INBOUND_SRS && !s->from.null_path) {
+		/* the reverse path exists for notices; anything else would make it a relay */
+		smtp_reply(s, "550 5.7.1 <%s>: Recipient address rejected: this address only takes delivery status "
+			      "notifications (from the null sender)", addr);
+		s->rcpt_refused++;
+	} else if (r->awaiting_confirmation) {
+		/* temporary: the sender's server keeps the message until a target confirms */
+		smtp_reply(s, "450 4.2.1 <%s>: Recipient address rejected: its redirection waits for a target to "
+			      "confirm, try again later", addr);
+	} else if (r->rcpt.status == RCPT_OK) {
+		accept_inbound(s, r);
 	} else {
-		smtp_cmd_rcpt_reply(s, r);
+		smtp_cmd_rcpt_reply(s, &r->rcpt);
 	}
 	smtp_resume(s);
 }
@@ -363,9 +392,9 @@ static enum smtp_flow mx_rcpt(struct smtp_session *s, const struct smtp_rcpt_par
 		smtp_reply(s, "452 4.5.3 Too many recipients: at most %u per message", s->cfg->max_recipients);
 		return SMTP_FLOW_CONTINUE;
 	}
-	s->pending = store_async_rcpt_resolve(s->server->store, s->rcpt_asked.local, s->rcpt_asked.domain,
-					      s->mail_params.has_size ? s->mail_params.size : 0,
-					      s->cfg->plans, on_rcpt_resolved, s);
+	s->pending = inbound_rcpt_resolve(s->server->inbound, s->rcpt_asked.local, s->rcpt_asked.domain,
+					  s->mail_params.has_size ? s->mail_params.size : 0, s->cfg->plans,
+					  s->from.null_path ? "" : s->from.address, on_rcpt_resolved, s);
 	smtp_update_reading(s);
 	return SMTP_FLOW_CONTINUE;
 }
@@ -373,17 +402,22 @@ static enum smtp_flow mx_rcpt(struct smtp_session *s, const struct smtp_rcpt_par
 static void mx_text(struct smtp_session *s, const char *p, size_t len)
 {
 	smtp_spool_put(s, p, len);
+	inbound_txn_text(&s->inbound, p, len);
 }
 
 static void mx_delivered(int result, const char *errstr, void *arg)
 {
 	struct smtp_session *s = arg;
 
+	const char *from = s->from.null_path ? "" : s->from.address;
+
 	s->pending = NULL;
-	if (result == 0)
-		log_info("smtp session=%s event=stored id=%s from=<%s> mailboxes=%zu size=%llu", s->id,
-			 s->message_id, s->from.null_path ? "" : s->from.address, s->rcpt_count,
-			 (unsigned long long)s->body_bytes);
+	if (result == 0) {
+		log_info("smtp session=%s event=stored id=%s from=<%s> mailboxes=%zu forwarded=%zu size=%llu", s->id,
+			 s->message_id, from, s->rcpt_count, s->inbound.remote_count, (unsigned long long)s->body_bytes);
+		/* the 250 follows in this same loop iteration; auto-replies only start store work */
+		inbound_txn_delivered(s->server->inbound, &s->inbound, s->cfg, from, s->id);
+	}
 	smtp_committed(s, result, errstr, "stored");
 }
 
@@ -392,14 +426,15 @@ static enum smtp_flow mx_commit(struct smtp_session *s)
 	struct spool *body = s->spool;
 
 	s->spool = NULL;
-	s->pending = store_async_deliver(s->server->store, body, s->rcpt_ids, s->rcpt_count, (int64_t)time(NULL),
-					 mx_delivered, s);
+	s->pending = inbound_txn_commit(s->server->inbound, &s->inbound, body, s->rcpt_ids, s->rcpt_count,
+					(int64_t)time(NULL), mx_delivered, s);
 	smtp_update_reading(s);
 	return SMTP_FLOW_CONTINUE;
 }
 
 static void mx_reset(struct smtp_session *s)
 {
+	inbound_txn_reset(&s->inbound);
 }
 
 const struct smtp_policy smtp_policy_mx = {

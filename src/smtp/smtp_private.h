@@ -10,6 +10,7 @@
 
 #include "auth/auth.h"
 #include "config/config.h"
+#include "inbound/inbound.h"
 #include "lib/buf.h"
 #include "net/conn.h"
 #include "net/server.h"
@@ -113,6 +114,7 @@ struct smtp_server {
 	void *on_queued_arg;
 	struct smtp_session *sessions; /* doubly linked */
 	size_t session_count;
+	struct inbound *inbound; /* MX: aliases, SRS notices, auto-replies */
 };
 
 struct smtp_session {
@@ -163,6 +165,7 @@ struct smtp_session {
 	const char *bdat_refusal; /* reply for a BDAT chunk read only to be discarded */
 	enum smtp_state bdat_refused_state; /* where a refused chunk leaves the session */
 	struct smtp_submit_txn sub;
+	struct inbound_txn inbound; /* MX: remote copies and auto-reply candidates */
 };
 
 /* smtp_session.c */

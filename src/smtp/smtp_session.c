@@ -181,7 +181,7 @@ static void write_trace_headers(struct smtp_session *s)
 		snprintf(tls_part, sizeof(tls_part), "\r\n\t(%s)", tls);
 	if (s->rcpt_accepted == 1)
 		snprintf(for_part, sizeof(for_part), "\r\n\tfor <%s>", s->first_rcpt);
-	if (s->sub.remote_count == 0)
+	if (s->sub.remote_count == 0 && !inbound_txn_relays(&s->inbound))
 		snprintf(return_path, sizeof(return_path), "Return-Path: <%s>\r\n",
 			 s->from.null_path ? "" : s->from.address);
 	format_date(date, sizeof(date), time(NULL));
@@ -538,6 +538,7 @@ struct smtp_server *smtp_server_new(struct event_base *base, struct server *srv,
 	ss->store = store;
 	ss->auth = auth;
 	ss->cfg = cfg;
+	ss->inbound = inbound_new(store);
 	server_set_handler(srv, LISTEN_SMTP, &h);
 	server_set_handler(srv, LISTEN_SUBMISSION, &h);
 	server_set_handler(srv, LISTEN_SUBMISSIONS, &h);
@@ -548,6 +549,7 @@ void smtp_server_set_queued_hook(struct smtp_server *ss, void (*hook)(void *arg)
 {
 	ss->on_queued = hook;
 	ss->on_queued_arg = arg;
+	inbound_set_queued_hook(ss->inbound, hook, arg);
 }
 
 void smtp_server_set_config(struct smtp_server *ss, const struct config *cfg)
@@ -580,5 +582,6 @@ void smtp_server_free(struct smtp_server *ss)
 {
 	while (ss->sessions != NULL)
 		session_free(ss->sessions);
+	inbound_free(ss->inbound);
 	free(ss);
 }

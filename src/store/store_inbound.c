@@ -215,7 +215,10 @@ static int target_upsert(struct store *s, int64_t alias_id, const struct store_a
 		"INSERT INTO alias_targets (address_id, target, confirmed, token_hash, created_at) VALUES (?, ?, ?, ?, ?)"
 		" ON CONFLICT (address_id, target) DO UPDATE SET confirmed = excluded.confirmed,"
 		" token_hash = excluded.token_hash";
-	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
+	static const char sql_keep[] =
+		"INSERT OR IGNORE INTO alias_targets (address_id, target, confirmed, token_hash, created_at)"
+		" VALUES (?, ?, ?, ?, ?)";
+	sqlite3_stmt *st = store_stmt(s, t->keep ? sql_keep : sql, errstr_r);
 
 	if (st == NULL)
 		return -1;

@@ -78,6 +78,7 @@ int store_inbound_targets(struct store *s, int64_t alias_id,
 /* One target of a new list (store_inbound_targets_set). */
 struct store_alias_target_new {
 	const char *target;
+	bool keep;                       /* already a target: left exactly as it is */
 	bool confirmed;
 	const unsigned char *token_hash; /* STORE_TOKEN_HASH_BYTES, or NULL */
 };
