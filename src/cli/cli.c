@@ -72,6 +72,8 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "queue", "release", 1, 1, "", cli_queue_release, "queue release ID" },
 	{ "queue", "remove", 1, 1, "yes", cli_queue_remove, "queue remove ID --yes        (no notice is sent)" },
 	{ "domain", "check", 1, 1, "", cli_domain_check, "domain check NAME             (MX, SPF, DKIM, DMARC in the DNS)" },
+	{ "address", "import", 1, 1, "dry-run skip-invalid", cli_address_import,
+	  "address import FILE [--dry-run] [--skip-invalid]   (CSV: address,password,kind,forward_to,quota)" },
 	/* invite: cli_invite.c */
 	{ "invite", NULL, 1, 1, "member= email= perms= days= login= role=", cli_invite,
 	  "invite ADDR --member LOGIN | --email EMAIL [--perms read,send,...] [--days N] [--login choice|email|address]"

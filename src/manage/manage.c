@@ -17,7 +17,7 @@ static const struct manage_op *const op_tables[] = {
 	manage_org_ops, manage_account_ops, manage_domain_ops, manage_address_ops, manage_access_ops,
 	manage_history_ops, /* core */
 	manage_invite_ops,
-	manage_check_ops, /* check */
+	manage_check_ops, manage_import_ops, /* check, import */
 	NULL,
 };
 

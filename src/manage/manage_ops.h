@@ -23,6 +23,8 @@ extern const struct manage_op manage_history_ops[];
 extern const struct manage_op manage_invite_ops[];
 /* check: domain.check (manage_check.c) */
 extern const struct manage_op manage_check_ops[];
+/* import: address.import (manage_import.c) */
+extern const struct manage_op manage_import_ops[];
 
 /*
  * Provided by manage_invite.c, called by address.create (manage_address.c)
