@@ -15,6 +15,7 @@ import email.policy
 import imaplib
 import re
 import sqlite3
+import threading
 import time
 
 import pytest
@@ -218,6 +219,31 @@ def test_sharing_link_used_once_then_refused(hermod):
     assert all("token" not in l for l in links)
     # anonymous callers cannot redeem
     assert apiutil.Api(hermod).post(f"/api/v1/links/{token}/redeem", {}).status == 401
+
+
+def test_sharing_link_raced_by_many_works_once(hermod):
+    """Eight accounts redeem one link at the same moment (on the API's worker threads): one wins."""
+    olga = setup_people(hermod)
+    link = olga.expect(201, "POST", "/api/v1/addresses/dave@hosted.test/links", {"perms": ["read"]})
+    clients = []
+    for i in range(8):
+        apiutil.add_account(hermod, f"racer{i}", org=ORG, role="member")
+        clients.append(apiutil.logged_in(hermod, f"racer{i}"))
+    barrier = threading.Barrier(len(clients))
+    statuses = [None] * len(clients)
+
+    def redeem(i):
+        barrier.wait()
+        statuses[i] = clients[i].post(f"/api/v1/links/{link['token']}/redeem", {}).status
+
+    threads = [threading.Thread(target=redeem, args=(i,)) for i in range(len(clients))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200] + [410] * (len(clients) - 1), statuses
+    winners = [c for c in clients if c.get("/api/v1/addresses/dave@hosted.test").status == 200]
+    assert len(winners) == 1
 
 
 def test_revoked_link_refused(hermod):
