@@ -112,6 +112,8 @@ struct http_route {
 
 /* The API's operation routes (http_router.c); other parts' raw route tables go here too. */
 extern const struct http_route http_api_routes[];
+/* Device autoconfiguration and the settings page (http_autoconfig.c). */
+extern const struct http_route http_autoconfig_routes[];
 
 /* ---- a request on a worker thread (raw handlers) ------------------------------ */
 

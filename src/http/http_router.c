@@ -84,6 +84,7 @@ const struct http_route http_api_routes[] = {
 /* Every part's table; a part with raw routes adds its line here when its file compiles. */
 static const struct http_route *const route_tables[] = {
 	http_api_routes,
+	http_autoconfig_routes,
 	NULL,
 };
 
