@@ -81,6 +81,14 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "link", "create", 1, 1, "perms= days=", cli_link_create, "link create ADDR [--perms read,...] [--days N]   (one use)" },
 	{ "link", "list", 1, 1, "", cli_link_list, "link list ADDR" },
 	{ "link", "revoke", 1, 1, "", cli_link_revoke, "link revoke ID" },
+	/* inbound: cli_inbound.c */
+	{ "autoreply", "set", 1, 1, "body-file= subject= from= until= period=", cli_autoreply_set,
+	  "autoreply set ADDR --body-file FILE|- [--subject S] [--from DATE] [--until DATE] [--period 4d]" },
+	{ "autoreply", "off", 1, 1, "", cli_autoreply_off, "autoreply off ADDR" },
+	{ "autoreply", "show", 1, 1, "", cli_autoreply_show, "autoreply show ADDR" },
+	{ "alias", "targets", 1, CLI_POS_MAX, "target=", cli_alias_targets,
+	  "alias targets ADDR [TARGET... | --target TARGET...]   (at most 10; none: list them)" },
+	{ "alias", "confirm", 1, 1, "", cli_alias_confirm, "alias confirm TOKEN           (an external target agrees)" },
 };
 #define CLI_CMD_COUNT (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 

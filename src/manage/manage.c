@@ -18,6 +18,7 @@ static const struct manage_op *const op_tables[] = {
 	manage_history_ops, /* core */
 	manage_invite_ops,
 	manage_check_ops, manage_import_ops, /* check, import */
+	manage_inbound_ops, /* inbound */
 	NULL,
 };
 

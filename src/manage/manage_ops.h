@@ -25,6 +25,8 @@ extern const struct manage_op manage_invite_ops[];
 extern const struct manage_op manage_check_ops[];
 /* import: address.import (manage_import.c) */
 extern const struct manage_op manage_import_ops[];
+/* inbound: auto-reply and alias targets (manage_inbound.c; manage_inbound.h for the shared step) */
+extern const struct manage_op manage_inbound_ops[];
 
 /*
  * Provided by manage_invite.c, called by address.create (manage_address.c)
