@@ -96,6 +96,35 @@ static void test_route_table_wellformed(void **state)
 	assert_true(n >= 50);
 }
 
+struct op_search {
+	const char *name;
+	bool found;
+};
+
+static void route_has_op(const struct http_route *r, void *arg)
+{
+	struct op_search *s = arg;
+
+	s->found |= r->op != NULL && strcmp(r->op, s->name) == 0;
+}
+
+static void op_has_route(const struct manage_op *op, void *arg)
+{
+	struct op_search s = { op->name, false };
+
+	(void)arg;
+	http_router_foreach(route_has_op, &s);
+	if (!s.found)
+		fail_msg("operation %s has no HTTP route", op->name);
+}
+
+/* Every operation of the service layer is reachable over the API. */
+static void test_every_op_routed(void **state)
+{
+	(void)state;
+	manage_op_foreach(op_has_route, NULL);
+}
+
 static void test_percent_decode(void **state)
 {
 	char *s;
@@ -138,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_match_params_decoded_per_segment),
 		cmocka_unit_test(test_router),
 		cmocka_unit_test(test_route_table_wellformed),
+		cmocka_unit_test(test_every_op_routed),
 		cmocka_unit_test(test_percent_decode),
 		cmocka_unit_test(test_cookie_value),
 	};
