@@ -237,10 +237,6 @@ static void job_done(struct http_job *job, void *arg)
 {
 	struct http_server *hs = arg;
 
-	if (job->req != NULL && job->kind == HTTP_JOB_LOGIN && job->call.status == 204) {
-		/* an unrun login (shutdown) */
-		http_call_fail(&job->call, 503, "shutting_down", "the server is shutting down", NULL);
-	}
 	conn_unpend(job);
 	if (job->req != NULL)
 		send_answer(job);
