@@ -304,9 +304,14 @@ static int ensure_domain(struct init_state *st, struct cli *c, const char *name)
 		return cli_error("%s", errstr);
 	if (found == 1)
 		return 0;
-	if (store_domain_add(c->store, domain, NULL, PLAN_STARTER, NULL, &errstr) < 0)
-		return cli_error("%s", errstr);
-	printf("added domain %s (plan starter)\n", domain);
+	/* the same operation as `domain add`: the domain gets its DKIM key too */
+	json_t *params = json_pack("{s:s, s:s}", "domain", domain, "plan", "starter"), *res;
+	int status = cli_call(c, "domain.add", params, &res);
+	json_decref(params);
+	json_decref(res);
+	if (status != CLI_OK)
+		return status;
+	printf("added domain %s (plan starter) with its DKIM key\n", domain);
 	st->changed = true;
 	return 0;
 }
