@@ -264,7 +264,9 @@ struct select_ctx {
 	uint32_t qr_uidvalidity;
 	uint64_t qr_modseq;
 	struct store_folder_status st;
-	struct imap_view *view;  /* built on the store thread, handed to the session */
+	struct imap_snapshot *base;  /* the cache's snapshot for this name, or NULL (read by the store thread) */
+	struct imap_snapshot *snap;  /* built on the store thread; NULL when base is exact */
+	enum imap_snapshot_how how;
 	uint32_t *vanished;
 	size_t n_vanished, cap_vanished;
 	int rc;
@@ -275,15 +277,11 @@ static void select_ctx_free(void *arg)
 {
 	struct select_ctx *c = arg;
 
-	if (c->view != NULL)
-		imap_view_free(c->view);
+	/* on the loop thread: a cancelled call's ctx is freed from its completion */
+	imap_snapshot_unref(&c->base);
+	imap_snapshot_unref(&c->snap);
 	free(c->vanished);
 	free(c);
-}
-
-static void on_select_mail(uint32_t uid, uint32_t flags, uint64_t modseq, bool has_keywords, void *arg)
-{
-	imap_view_append(arg, uid, flags | (has_keywords ? IMAP_VIEW_KEYWORDS : 0), modseq);
 }
 
 static void on_vanished(uint32_t uid, void *arg)
@@ -302,12 +300,12 @@ static void select_work(struct store *st, void *arg)
 	struct select_ctx *c = arg;
 	const char *err = NULL;
 
-	/* the counts come from the listing below, not from a second pass over the folder */
+	/* the counts come from the snapshot, not from a second pass over the folder */
 	c->rc = folder_status(st, c->address_id, c->name, &c->st, false, c->err, sizeof(c->err));
 	if (c->rc < 0)
 		return;
-	c->view = imap_view_new(c->st.folder_id, c->name, c->readonly);
-	c->rc = store_mail_list_view(st, c->st.folder_id, on_select_mail, c->view, &err);
+	/* after the lookup: the snapshot holds every change up to the HIGHESTMODSEQ just read */
+	c->rc = imap_snapshot_load(st, c->base, &c->st, &c->snap, &c->how, &err);
 	if (c->rc == 0 && c->qresync && c->qr_uidvalidity == c->st.uidvalidity)
 		c->rc = store_mail_expunged_since(st, c->st.folder_id, c->qr_modseq, on_vanished, c, &err);
 	if (c->rc < 0)
@@ -374,8 +372,12 @@ static enum imap_cmd_result select_done(struct imap_cmd *cmd)
 
 	if (c->rc < 0)
 		return imap_cmd_no(cmd, "%s %s", error_code(c->err), c->err);
-	struct imap_view *v = c->view;
-	c->view = NULL;
+	struct imap_snapshot *snap = c->snap != NULL ? c->snap : c->base;
+	if (c->how != IMAP_SNAPSHOT_CACHED)
+		imap_viewcache_put(s->server->viewcache, s->address_id, c->name, snap);
+	struct imap_view *v = imap_view_new_shared(snap, c->name, c->readonly);
+	log_debug("imap session=%s event=select folder=%lld messages=%u view=%s", s->id, (long long)c->st.folder_id,
+		  v->count, imap_snapshot_how_name(c->how));
 	v->uidvalidity = c->st.uidvalidity;
 	if (c->st.uidnext > v->uidnext)
 		v->uidnext = c->st.uidnext;
@@ -438,6 +440,7 @@ enum imap_cmd_result imap_cmd_select(struct imap_cmd *cmd)
 		imap_session_unselect(s);
 		imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
 	}
+	c->base = imap_viewcache_get(s->server->viewcache, s->address_id, c->name);
 	return imap_cmd_store_call(cmd, STORE_CALL_READ, select_work, select_done);
 }
 

@@ -84,10 +84,13 @@ enum imap_enabled {
 	IMAP_ENABLED_UTF8 = 1 << 3, /* UTF8=ACCEPT (RFC 6855), implied by IMAP4rev2 */
 };
 
+struct imap_viewcache;
+
 struct imap_server {
 	struct event_base *base;
 	struct server *srv;
 	struct store_async *store;
+	struct imap_viewcache *viewcache; /* folder snapshots shared by SELECTs (imap_viewcache.c) */
 	struct auth_service *auth;
 	const struct config *cfg;
 	bool shutting_down;
@@ -105,10 +108,30 @@ struct imap_server {
 #define IMAP_VIEW_KEYWORDS 0x80
 
 /*
+ * A folder's messages as a view needs them (UID order), immutable once
+ * built, shared by reference between the cache and the sessions' views
+ * (imap_viewcache.c). refs is touched on the loop thread only; a store
+ * thread may read a snapshot the loop holds a reference to for it.
+ */
+struct imap_snapshot {
+	unsigned refs;
+	int64_t folder_id;
+	uint32_t uidvalidity;
+	uint64_t highestmodseq;  /* every change up to this one is in it; later ones may be */
+	uint32_t count, cap;
+	uint32_t *uids;
+	uint8_t *flags;          /* STORE_FLAG_*, and IMAP_VIEW_KEYWORDS */
+	uint64_t *modseqs;
+};
+
+/*
  * The selected mailbox as this session sees it: arrays indexed by sequence
  * number - 1, in UID order. 13 bytes per message; keywords are fetched from
  * the store when needed. Changed only at safe points (imap_view_sync) and
  * by this session's own STORE/EXPUNGE (imap_view_set_flags, imap_view_expunge_seq).
+ * Right after SELECT the arrays are a shared snapshot's (shared != NULL,
+ * cap 0); the first change copies them (imap_view.c), so nothing this
+ * session does is seen by another and the reverse.
  */
 struct imap_view {
 	int64_t folder_id;
@@ -123,6 +146,7 @@ struct imap_view {
 	uint64_t *modseqs;
 	struct store_watch *watch;
 	bool dirty;              /* the store reported a change not yet synced */
+	struct imap_snapshot *shared; /* the arrays belong to this snapshot (copy on write) */
 };
 
 struct imap_cmd;
@@ -267,6 +291,8 @@ int imap_arg_number(const struct imap_arg *a, uint64_t *n_r, bool nonzero);
 /* ---- imap_view.c: the selected mailbox ------------------------------------------------------ */
 
 struct imap_view *imap_view_new(int64_t folder_id, const char *name, bool readonly);
+/* A view whose messages are snap's, shared until the view first changes (takes its own reference). */
+struct imap_view *imap_view_new_shared(struct imap_snapshot *snap, const char *name, bool readonly);
 void imap_view_free(struct imap_view *v);
 void imap_view_append(struct imap_view *v, uint32_t uid, uint32_t flags, uint64_t modseq);
 /* 1-based sequence number of uid, or 0 when not in the view. */
@@ -295,6 +321,72 @@ void imap_view_set_flags(struct imap_view *v, uint32_t seq, uint32_t flags, uint
 void imap_view_sync(struct imap_session *s, bool expunge_ok, void (*then)(struct imap_session *s));
 /* This session expunged seq: removes it and writes "* seq EXPUNGE" (or VANISHED with QRESYNC). */
 void imap_view_expunge_uid(struct imap_session *s, uint32_t uid);
+
+/* ---- imap_viewcache.c: folder snapshots shared between sessions ------------------------------ */
+
+/* Bounds of the cache: total bytes of its snapshots, entries, seconds an unused entry is kept. */
+#define IMAP_VIEWCACHE_BYTES (64u * 1024 * 1024)
+#define IMAP_VIEWCACHE_ENTRIES 1024
+#define IMAP_VIEWCACHE_IDLE_S 600
+
+/* A new empty snapshot (refs 1), to be filled with imap_snapshot_append in ascending UID order. */
+struct imap_snapshot *imap_snapshot_new(int64_t folder_id, uint32_t uidvalidity, uint64_t highestmodseq);
+void imap_snapshot_append(struct imap_snapshot *s, uint32_t uid, uint8_t flags, uint64_t modseq);
+struct imap_snapshot *imap_snapshot_ref(struct imap_snapshot *s);
+/* Drops a reference (frees at the last) and sets *s to NULL; NULL is allowed. */
+void imap_snapshot_unref(struct imap_snapshot **s);
+/* Memory held by the snapshot. */
+size_t imap_snapshot_bytes(const struct imap_snapshot *s);
+
+/* A message that changed (or arrived) since a snapshot's label. */
+struct imap_snapshot_change {
+	uint32_t uid;
+	uint8_t flags; /* STORE_FLAG_*, and IMAP_VIEW_KEYWORDS */
+	uint64_t modseq;
+};
+/*
+ * A new snapshot labelled highestmodseq: base without the expunged UIDs,
+ * with the changes applied (a change replaces base's message when its
+ * modseq is newer; a UID base lacks is inserted in order). Both lists
+ * ascending by UID. Pure: runs on a store thread.
+ */
+struct imap_snapshot *imap_snapshot_catch_up(const struct imap_snapshot *base, uint64_t highestmodseq,
+					     const uint32_t *expunged, size_t n_expunged,
+					     const struct imap_snapshot_change *changes, size_t n_changes);
+
+enum imap_snapshot_how {
+	IMAP_SNAPSHOT_CACHED,    /* base is exact: *snap_r is NULL, use base */
+	IMAP_SNAPSHOT_CAUGHT_UP, /* base plus the changes since its label */
+	IMAP_SNAPSHOT_LISTED,    /* no usable base: every message listed */
+};
+/*
+ * On a store reader, after fs was looked up: the folder's snapshot at fs's
+ * HIGHESTMODSEQ, from base (may be NULL; used only when it is the same
+ * folder, same UIDVALIDITY, not newer than fs) or from a full listing.
+ * *snap_r is a new snapshot (refs 1) or NULL for IMAP_SNAPSHOT_CACHED. 0 / -1.
+ */
+int imap_snapshot_load(struct store *st, const struct imap_snapshot *base, const struct store_folder_status *fs,
+		       struct imap_snapshot **snap_r, enum imap_snapshot_how *how_r, const char **err_r);
+/* "cached", "caught-up", "listed" (for logs). */
+const char *imap_snapshot_how_name(enum imap_snapshot_how how);
+
+/*
+ * The cache (loop thread). budget bounds the bytes of the snapshots it
+ * references; base NULL: no idle expiry (unit tests).
+ */
+struct imap_viewcache *imap_viewcache_new(struct event_base *base, size_t budget);
+void imap_viewcache_free(struct imap_viewcache *vc);
+/* The snapshot last published under (address_id, name), with a reference for the caller; NULL if none. */
+struct imap_snapshot *imap_viewcache_get(struct imap_viewcache *vc, int64_t address_id, const char *name);
+/*
+ * Publishes snap (the cache takes its own reference) under (address_id,
+ * name), replacing any entry of the same folder or name, unless the cache
+ * holds a newer snapshot of the folder. Evicts the least recently used
+ * entries beyond the bounds.
+ */
+void imap_viewcache_put(struct imap_viewcache *vc, int64_t address_id, const char *name,
+			struct imap_snapshot *snap);
+void imap_viewcache_stats(const struct imap_viewcache *vc, size_t *entries_r, size_t *bytes_r);
 
 /*
  * Selects a folder for the session: watches it, so other sessions' changes

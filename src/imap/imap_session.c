@@ -903,6 +903,7 @@ struct imap_server *imap_server_new(struct event_base *base, struct server *srv,
 	is->auth = auth;
 	is->cfg = cfg;
 	is->reaper = event_new(base, -1, 0, reap_sessions, is);
+	is->viewcache = imap_viewcache_new(base, IMAP_VIEWCACHE_BYTES);
 	server_set_handler(srv, LISTEN_IMAP, &h);
 	server_set_handler(srv, LISTEN_IMAPS, &h);
 	return is;
@@ -940,5 +941,6 @@ void imap_server_free(struct imap_server *is)
 		session_free(is->sessions);
 	reap_sessions(-1, 0, is);
 	event_free(is->reaper);
+	imap_viewcache_free(is->viewcache); /* snapshots still used by pending calls live on in them */
 	free(is);
 }

@@ -9,6 +9,11 @@
  * 7.4.1 and 5.2 require: EXPUNGE (highest sequence number first, so every
  * number is valid when sent) or VANISHED with QRESYNC, then EXISTS, then
  * FETCH (FLAGS) for changed messages.
+ *
+ * A view made by SELECT starts on a shared, immutable snapshot of the
+ * folder (imap_viewcache.c) and copies the arrays at its first change
+ * (view_own), so one session's changes never show in another's view or in
+ * the snapshot the next SELECT starts from.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,17 +33,59 @@ struct imap_view *imap_view_new(int64_t folder_id, const char *name, bool readon
 	return v;
 }
 
+struct imap_view *imap_view_new_shared(struct imap_snapshot *snap, const char *name, bool readonly)
+{
+	struct imap_view *v = imap_view_new(snap->folder_id, name, readonly);
+
+	v->shared = imap_snapshot_ref(snap);
+	v->uids = snap->uids;
+	v->flags = snap->flags;
+	v->modseqs = snap->modseqs;
+	v->count = snap->count;
+	v->uidvalidity = snap->uidvalidity;
+	v->highestmodseq = snap->highestmodseq;
+	v->uidnext = v->count ? v->uids[v->count - 1] + 1 : 1;
+	return v;
+}
+
 void imap_view_free(struct imap_view *v)
 {
 	free(v->name);
-	free(v->uids);
-	free(v->flags);
-	free(v->modseqs);
+	if (v->shared != NULL) {
+		imap_snapshot_unref(&v->shared);
+	} else {
+		free(v->uids);
+		free(v->flags);
+		free(v->modseqs);
+	}
 	free(v);
+}
+
+/* Before any change: a view still on a shared snapshot gets its own copy of the arrays. */
+static void view_own(struct imap_view *v)
+{
+	if (v->shared == NULL)
+		return;
+	uint32_t cap = v->count + 64;
+	uint32_t *uids = xmalloc(cap * sizeof(*uids));
+	uint8_t *flags = xmalloc(cap * sizeof(*flags));
+	uint64_t *modseqs = xmalloc(cap * sizeof(*modseqs));
+
+	if (v->count > 0) {
+		memcpy(uids, v->uids, v->count * sizeof(*uids));
+		memcpy(flags, v->flags, v->count * sizeof(*flags));
+		memcpy(modseqs, v->modseqs, v->count * sizeof(*modseqs));
+	}
+	v->uids = uids;
+	v->flags = flags;
+	v->modseqs = modseqs;
+	v->cap = cap;
+	imap_snapshot_unref(&v->shared);
 }
 
 void imap_view_append(struct imap_view *v, uint32_t uid, uint32_t flags, uint64_t modseq)
 {
+	view_own(v);
 	if (v->count == v->cap) {
 		v->cap = v->cap ? v->cap * 2 : 64;
 		v->uids = xrealloc(v->uids, v->cap * sizeof(*v->uids));
@@ -143,6 +190,7 @@ int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, 
 void imap_view_set_flags(struct imap_view *v, uint32_t seq, uint32_t flags, uint64_t modseq)
 {
 	ASSERT(seq >= 1 && seq <= v->count);
+	view_own(v);
 	v->flags[seq - 1] = (uint8_t)flags;
 	if (modseq > v->modseqs[seq - 1])
 		v->modseqs[seq - 1] = modseq;
@@ -152,6 +200,7 @@ static void remove_index(struct imap_view *v, uint32_t i)
 {
 	size_t rest = v->count - i - 1;
 
+	view_own(v);
 	memmove(v->uids + i, v->uids + i + 1, rest * sizeof(*v->uids));
 	memmove(v->flags + i, v->flags + i + 1, rest * sizeof(*v->flags));
 	memmove(v->modseqs + i, v->modseqs + i + 1, rest * sizeof(*v->modseqs));
@@ -331,6 +380,7 @@ static void apply_changes(struct imap_session *s, struct sync_ctx *c)
 		uint32_t seq = imap_view_seq(v, ch->uid);
 		if (seq == 0 || ch->modseq <= v->modseqs[seq - 1])
 			continue; /* expunged, or this session's own change already reported */
+		view_own(v);
 		v->flags[seq - 1] = (uint8_t)(ch->flags | (ch->keywords ? IMAP_VIEW_KEYWORDS : 0));
 		v->modseqs[seq - 1] = ch->modseq;
 		write_flags_fetch(s, seq, ch);
