@@ -44,6 +44,7 @@ struct fetch_ctx {
 	/* READ work: the batch's walk */
 	size_t walk;
 	struct store *store;
+	struct imap_fetch_flagtab *flagtab; /* answering from the view with imap_fetch_render_meta */
 };
 
 static void fetch_ctx_free(void *arg)
@@ -56,6 +57,7 @@ static void fetch_ctx_free(void *arg)
 	free(c->uids);
 	free(c->changes);
 	free(c->vanished);
+	free(c->flagtab);
 	buf_free(&c->out);
 	free(c);
 }
@@ -254,6 +256,15 @@ static enum imap_cmd_result fetch_from_view(struct imap_cmd *cmd)
 
 	imap_msg_data_init(&d);
 	buf_reset(&c->out);
+	if (c->flagtab == NULL && imap_fetch_meta_only(&c->spec)) {
+		c->flagtab = xmalloc(sizeof(*c->flagtab));
+		imap_fetch_flagtab_init(c->flagtab);
+	}
+	for (; c->flagtab != NULL && c->pos < c->count && c->out.len < IMAP_OUTPUT_CHUNK; c->pos++) {
+		uint32_t seq = c->seqs[c->pos];
+		imap_fetch_render_meta(&c->spec, c->flagtab, seq, v->uids[seq - 1], v->flags[seq - 1] & ~IMAP_VIEW_KEYWORDS,
+				       v->modseqs[seq - 1], &c->out);
+	}
 	for (; c->pos < c->count && c->out.len < IMAP_OUTPUT_CHUNK; c->pos++) {
 		uint32_t seq = c->seqs[c->pos];
 		struct imap_fetch_msg msg = { .seq = seq, .mail = &m, .modseq = c->condstore };

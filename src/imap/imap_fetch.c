@@ -742,3 +742,84 @@ int imap_fetch_render(struct store *s, const struct imap_fetch_spec *spec, const
 	buf_append(out, ")\r\n", 3);
 	return 0;
 }
+
+/* ---- the metadata fast path ------------------------------------------------------------- */
+
+void imap_fetch_flagtab_init(struct imap_fetch_flagtab *t)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	for (uint32_t f = 0; f < 32; f++) {
+		buf_reset(&b);
+		imap_fetch_format_flags(f, NULL, false, &b);
+		ASSERT(b.len < sizeof(t->text[f]));
+		if (b.len > 0) /* no flags: nothing was ever allocated */
+			memcpy(t->text[f], b.data, b.len);
+		t->len[f] = (uint8_t)b.len;
+	}
+	buf_free(&b);
+}
+
+bool imap_fetch_meta_only(const struct imap_fetch_spec *spec)
+{
+	if (spec->count > IMAP_FETCH_META_ITEMS_MAX)
+		return false;
+	for (size_t i = 0; i < spec->count; i++) {
+		enum imap_fetch_kind k = spec->items[i].kind;
+		if (k != IMAP_FETCH_UID && k != IMAP_FETCH_FLAGS && k != IMAP_FETCH_MODSEQ)
+			return false;
+	}
+	return true;
+}
+
+/* Decimal v at p; returns the end. */
+static char *put_uint(char *p, uint64_t v)
+{
+	char digits[20];
+	size_t n = sizeof(digits);
+
+	do {
+		digits[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	memcpy(p, digits + n, sizeof(digits) - n);
+	return p + (sizeof(digits) - n);
+}
+
+static char *put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+void imap_fetch_render_meta(const struct imap_fetch_spec *spec, const struct imap_fetch_flagtab *t, uint32_t seq,
+			    uint32_t uid, uint32_t flags, uint64_t modseq, struct buf *out)
+{
+	/* at most 8 items of at most 9 + 40 bytes, and the frame: see IMAP_FETCH_META_ITEMS_MAX */
+	char line[512], *p = line;
+
+	ASSERT(spec->count <= IMAP_FETCH_META_ITEMS_MAX && flags < 32);
+	p = put(p, "* ", 2);
+	p = put_uint(p, seq);
+	p = put(p, " FETCH (", 8);
+	for (size_t i = 0; i < spec->count; i++) {
+		if (i > 0)
+			*p++ = ' ';
+		switch (spec->items[i].kind) {
+		case IMAP_FETCH_UID:
+			p = put_uint(put(p, "UID ", 4), uid);
+			break;
+		case IMAP_FETCH_FLAGS:
+			p = put(put(p, "FLAGS (", 7), t->text[flags], t->len[flags]);
+			*p++ = ')';
+			break;
+		default:
+			p = put_uint(put(p, "MODSEQ (", 8), modseq);
+			*p++ = ')';
+			break;
+		}
+	}
+	p = put(p, ")\r\n", 3);
+	buf_append(out, line, (size_t)(p - line));
+}

@@ -132,4 +132,23 @@ int imap_fetch_render(struct store *s, const struct imap_fetch_spec *spec, const
 /* Appends "\Answered \Seen kw ..." (no parentheses); \Recent when recent. */
 void imap_fetch_format_flags(uint32_t flags, const char *keywords, bool recent, struct buf *out);
 
+/*
+ * The fast path for FETCH (UID FLAGS MODSEQ) of many messages answered
+ * without the store (from a session's view): the 32 combinations of the
+ * system flags are formatted once, and each line is assembled with a few
+ * copies. The bytes are exactly imap_fetch_render's for a message without
+ * keywords, \Recent or implicit \Seen.
+ */
+#define IMAP_FETCH_META_ITEMS_MAX 8
+struct imap_fetch_flagtab {
+	char text[32][48]; /* "\Answered \Flagged \Deleted \Seen \Draft" is 40 bytes */
+	uint8_t len[32];
+};
+void imap_fetch_flagtab_init(struct imap_fetch_flagtab *t);
+/* Whether spec holds only UID, FLAGS and MODSEQ, at most IMAP_FETCH_META_ITEMS_MAX of them. */
+bool imap_fetch_meta_only(const struct imap_fetch_spec *spec);
+/* Appends "* seq FETCH (...)\r\n" for a spec where imap_fetch_meta_only holds; flags: STORE_FLAG_* only. */
+void imap_fetch_render_meta(const struct imap_fetch_spec *spec, const struct imap_fetch_flagtab *t, uint32_t seq,
+			    uint32_t uid, uint32_t flags, uint64_t modseq, struct buf *out);
+
 #endif

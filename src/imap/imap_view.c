@@ -141,6 +141,7 @@ int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, 
 	uint32_t *seqs = NULL;
 	size_t n = 0, cap = 0;
 	uint32_t star = uid ? (v->count ? v->uids[v->count - 1] : 0) : v->count;
+	bool ascending = true; /* the usual case (1:*, 5:9,12): no sort needed */
 
 	for (size_t i = 0; i < set->count; i++) {
 		uint32_t lo = set->ranges[i].lo == IMAP_SEQ_STAR ? star : set->ranges[i].lo;
@@ -166,15 +167,16 @@ int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, 
 			from = lo - 1;
 			to = hi;
 		}
-		for (uint32_t k = from; k < to; k++) {
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				seqs = xrealloc(seqs, cap * sizeof(*seqs));
-			}
-			seqs[n++] = k + 1;
+		if (from < to && n > 0 && seqs[n - 1] >= from + 1)
+			ascending = false;
+		if (from < to && n + (to - from) > cap) {
+			cap = n + (to - from) > 2 * cap ? n + (to - from) : 2 * cap;
+			seqs = xrealloc(seqs, cap * sizeof(*seqs));
 		}
+		for (uint32_t k = from; k < to; k++)
+			seqs[n++] = k + 1;
 	}
-	if (n > 1) {
+	if (n > 1 && !ascending) {
 		qsort(seqs, n, sizeof(*seqs), cmp_u32);
 		size_t w = 1;
 		for (size_t r = 1; r < n; r++)

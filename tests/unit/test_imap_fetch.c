@@ -289,6 +289,48 @@ static void test_format_flags(void **state)
 	buf_free(&b);
 }
 
+/* The fast path answers byte for byte as imap_fetch_render, for every flag combination and item list. */
+static void test_render_meta_matches(void **state)
+{
+	static const char *const lists[] = {
+		"(UID FLAGS)", "(FLAGS UID)", "FLAGS", "UID", "(UID FLAGS MODSEQ)", "(MODSEQ FLAGS)",
+		"(FLAGS FLAGS UID MODSEQ UID FLAGS MODSEQ UID)",
+	};
+	static const uint32_t seqs[] = { 1, 9, 10, 4294967295u };
+	struct imap_fetch_flagtab tab;
+	const char *err;
+
+	imap_fetch_flagtab_init(&tab);
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		struct imap_fetch_spec spec;
+		assert_int_equal(parse(lists[l], false, &spec, &err), 0);
+		assert_true(imap_fetch_meta_only(&spec));
+		for (uint32_t f = 0; f < 32; f++) {
+			struct store_mail m = { .uid = seqs[f % 4] - 1 + f, .flags = f, .modseq = (uint64_t)f << 40 };
+			struct imap_fetch_msg msg = { .seq = seqs[f % 4], .mail = &m, .modseq = true };
+			struct imap_msg_data d;
+			struct buf want, got;
+			imap_msg_data_init(&d);
+			buf_init(&want, 0);
+			buf_init(&got, 0);
+			assert_int_equal(imap_fetch_render(NULL, &spec, &msg, &d, &want, &err), 0);
+			imap_fetch_render_meta(&spec, &tab, msg.seq, m.uid, f, m.modseq, &got);
+			assert_string_equal(got.data, want.data);
+			imap_msg_data_free(&d);
+			buf_free(&want);
+			buf_free(&got);
+		}
+		imap_fetch_spec_free(&spec);
+	}
+	struct imap_fetch_spec spec;
+	assert_int_equal(parse("(UID FLAGS RFC822.SIZE)", false, &spec, &err), 0);
+	assert_false(imap_fetch_meta_only(&spec));
+	imap_fetch_spec_free(&spec);
+	assert_int_equal(parse("(UID UID UID UID UID UID UID UID UID)", false, &spec, &err), 0);
+	assert_false(imap_fetch_meta_only(&spec)); /* more items than the line was sized for */
+	imap_fetch_spec_free(&spec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +339,7 @@ int main(void)
 		cmocka_unit_test(test_render_simple),	  cmocka_unit_test(test_render_sections),
 		cmocka_unit_test(test_render_binary),	  cmocka_unit_test(test_render_structure),
 		cmocka_unit_test(test_render_implicit_seen), cmocka_unit_test(test_format_flags),
+		cmocka_unit_test(test_render_meta_matches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
