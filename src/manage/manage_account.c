@@ -119,7 +119,7 @@ static int op_account_password(struct manage_ctx *ctx, json_t *params, json_t **
 		return -1;
 	if (store_account_set_password(ctx->store, acct.login, hash, &errstr) < 0)
 		return manage_fail_store(err, errstr);
-	log_info("manage event=account-password login=%s by=\"%s\" channel=%s", acct.login, ctx->actor.login,
+	log_info("manage event=account-password login=%s by=\"%s\" channel=%s", acct.login, manage_actor_name(ctx),
 		 ctx->actor.channel != NULL ? ctx->actor.channel : "");
 	*result_r = json_pack("{s:s}", "login", acct.login);
 	return 0;
@@ -229,7 +229,7 @@ static int op_account_create(struct manage_ctx *ctx, json_t *params, json_t **re
 	if (rc == 0) {
 		*result_r = json_pack("{s:s, s:s?, s:s?}", "login", n.login, "organisation", n.org, "role",
 				      n.org != NULL ? manage_role_name(n.role) : NULL);
-		log_info("manage event=account-created login=%s by=\"%s\"", n.login, ctx->actor.login);
+		log_info("manage event=account-created login=%s by=\"%s\"", n.login, manage_actor_name(ctx));
 	}
 	return manage_txn_end(ctx, rc, result_r, err);
 }

@@ -311,7 +311,7 @@ static int op_address_create(struct manage_ctx *ctx, json_t *params, json_t **re
 	if (manage_txn_end(ctx, rc, result_r, err) < 0)
 		return -1;
 	log_info("manage event=address-created address=%s kind=%s for=%s by=\"%s\" channel=%s", n.text,
-		 manage_kind_name(n.kind), for_names[n.who], ctx->actor.login,
+		 manage_kind_name(n.kind), for_names[n.who], manage_actor_name(ctx),
 		 ctx->actor.channel != NULL ? ctx->actor.channel : "");
 	return 0;
 }
@@ -383,7 +383,7 @@ static int op_address_remove(struct manage_ctx *ctx, json_t *params, json_t **re
 	if (store_address_remove(ctx->store, addr.local, addr.domain, &messages, &bytes, &errstr) < 0)
 		return manage_fail_store(err, errstr);
 	log_info("manage event=address-removed address=%s messages=%" PRId64 " bytes=%" PRId64 " by=\"%s\" channel=%s",
-		 text, messages, bytes, ctx->actor.login, ctx->actor.channel != NULL ? ctx->actor.channel : "");
+		 text, messages, bytes, manage_actor_name(ctx), ctx->actor.channel != NULL ? ctx->actor.channel : "");
 	*result_r = json_pack("{s:s, s:I, s:I}", "address", text, "messages", (json_int_t)messages, "bytes",
 			      (json_int_t)bytes);
 	return 0;

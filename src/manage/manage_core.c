@@ -197,6 +197,11 @@ int manage_check_account_password(struct manage_ctx *ctx, json_t *params, const 
 	return 0;
 }
 
+const char *manage_actor_name(const struct manage_ctx *ctx)
+{
+	return ctx->actor.system ? "operator" : ctx->actor.login;
+}
+
 static const char *const kind_names[] = {
 	[ADDRESS_MAILBOX] = "mailbox",
 	[ADDRESS_CATCHALL] = "catchall",

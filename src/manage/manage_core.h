@@ -61,6 +61,9 @@ int manage_hash_param(json_t *params, const char *field, char hash_r[PASSWORD_HA
 int manage_check_account_password(struct manage_ctx *ctx, json_t *params, const char *field,
 				  struct manage_error *err);
 
+/* Who acts, for log lines: the account's login, or "operator". */
+const char *manage_actor_name(const struct manage_ctx *ctx);
+
 const char *manage_kind_name(enum address_kind kind);
 int manage_kind_parse(const char *name, enum address_kind *kind_r);
 const char *manage_role_name(enum org_role role);

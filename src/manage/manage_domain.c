@@ -143,7 +143,7 @@ static int op_domain_add(struct manage_ctx *ctx, json_t *params, json_t **result
 	dkim_keypair_clear(&kp);
 	if (rc == 0)
 		log_info("manage event=domain-added domain=%s org=\"%s\" by=\"%s\"", domain, dom.org_name,
-			 ctx->actor.login);
+			 manage_actor_name(ctx));
 	return rc;
 }
 
@@ -187,7 +187,7 @@ static int domain_remove(struct manage_ctx *ctx, json_t *params, json_t **result
 		return -1;
 	if (store_domain_remove(ctx->store, dom.name, &errstr) < 0)
 		return manage_fail(err, MANAGE_CONFLICT, "domain_not_empty", "%s", errstr);
-	log_info("manage event=domain-removed domain=%s by=\"%s\"", dom.name, ctx->actor.login);
+	log_info("manage event=domain-removed domain=%s by=\"%s\"", dom.name, manage_actor_name(ctx));
 	*result_r = json_pack("{s:s}", "removed", dom.name);
 	return 0;
 }
@@ -236,7 +236,7 @@ static int domain_relink(struct manage_ctx *ctx, json_t *params, bool link, json
 	if (!link && store_manage_domain_link(ctx->store, dom.id, 0, &errstr) < 0)
 		return manage_fail_store(err, errstr);
 	log_info("manage event=domain-%s domain=%s by=\"%s\"", link ? "linked" : "unlinked", dom.name,
-		 ctx->actor.login);
+		 manage_actor_name(ctx));
 	return domain_result(ctx, dom.name, result_r, err);
 }
 

@@ -81,7 +81,7 @@ static int op_org_create(struct manage_ctx *ctx, json_t *params, json_t **result
 	rc = org_create(ctx, name, err);
 	if (rc == 0) {
 		*result_r = json_pack("{s:s, s:s}", "name", name, "role", "owner");
-		log_info("manage event=org-created org=\"%s\" by=\"%s\"", name, ctx->actor.login);
+		log_info("manage event=org-created org=\"%s\" by=\"%s\"", name, manage_actor_name(ctx));
 	}
 	return manage_txn_end(ctx, rc, result_r, err);
 }
@@ -137,7 +137,7 @@ static int op_org_remove(struct manage_ctx *ctx, json_t *params, json_t **result
 		rc = manage_fail(err, MANAGE_CONFLICT, "organisation_not_empty", "%s", errstr);
 	if (rc == 0) {
 		*result_r = json_pack("{s:s}", "removed", org.name);
-		log_info("manage event=org-removed org=\"%s\" by=\"%s\"", org.name, ctx->actor.login);
+		log_info("manage event=org-removed org=\"%s\" by=\"%s\"", org.name, manage_actor_name(ctx));
 	}
 	return manage_txn_end(ctx, rc, result_r, err);
 }
@@ -239,7 +239,7 @@ static int member_set(struct manage_ctx *ctx, json_t *params, enum org_role role
 	if (store_member_set(ctx->store, org.name, acct.login, role, &errstr) < 0)
 		return manage_fail_store(err, errstr);
 	log_info("manage event=member-set org=\"%s\" login=%s role=%s by=\"%s\"", org.name, acct.login,
-		 manage_role_name(role), ctx->actor.login);
+		 manage_role_name(role), manage_actor_name(ctx));
 	*result_r = json_pack("{s:s, s:s, s:s}", "organisation", org.name, "login", acct.login, "role",
 			      manage_role_name(role));
 	return 0;
@@ -280,7 +280,7 @@ static int member_remove(struct manage_ctx *ctx, json_t *params, json_t **result
 	if (store_member_remove(ctx->store, org.name, acct.login, &errstr) < 0)
 		return manage_fail_store(err, errstr);
 	log_info("manage event=member-removed org=\"%s\" login=%s by=\"%s\"", org.name, acct.login,
-		 ctx->actor.login);
+		 manage_actor_name(ctx));
 	*result_r = json_pack("{s:s, s:s}", "organisation", org.name, "removed", acct.login);
 	return 0;
 }
