@@ -18,6 +18,7 @@
 
 #include "lib/log.h"
 #include "manage/manage_core.h"
+#include "manage/manage_inbound.h"
 #include "manage/manage_ops.h"
 #include "store/store_manage.h"
 
@@ -123,7 +124,7 @@ struct addr_new {
 	char domain[MAIL_DOMAIN_MAX + 1];
 	enum address_kind kind;
 	enum addr_for who;
-	char targets[TARGETS_MAX][ADDR_TEXT_MAX];
+	char targets[TARGETS_MAX][MANAGE_ADDRESS_TEXT_MAX];
 	size_t ntargets;
 	int64_t quota;         /* 0: the plan's */
 	bool password;         /* one is given (and must be hashed) */
@@ -243,9 +244,15 @@ static int create_extras(struct manage_ctx *ctx, json_t *params, const struct ad
 {
 	const char *errstr = NULL;
 
-	for (size_t i = 0; i < n->ntargets; i++)
-		if (store_alias_add_target(ctx->store, n->local, n->domain, n->targets[i], &errstr) < 0)
-			return manage_fail_store(err, errstr);
+	if (n->ntargets > 0) {
+		/* the same step as alias.targets.set: external targets get their confirmation link */
+		json_t *sent = json_array();
+		int rc = manage_alias_targets_apply(ctx, addr, n->targets, n->ntargets, sent, err);
+
+		json_object_set_new(result, "confirmations_sent", sent);
+		if (rc < 0)
+			return -1;
+	}
 	if (n->quota != 0 && store_address_set_quota(ctx->store, n->local, n->domain, n->quota, &errstr) < 0)
 		return manage_fail_store(err, errstr);
 	if (n->who == FOR_ME &&

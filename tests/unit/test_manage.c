@@ -614,6 +614,11 @@ static void test_address_create_flows(void **state)
 	OKC(f, "olga", "address.create",
 	    "{\"address\": \"fw@example.test\", \"kind\": \"alias\", \"targets\": [\"mia@example.test\", \"x@Y.test\"]}");
 	assert_int_equal(json_array_size(json_object_get(f->result, "targets")), 2);
+	/* the external target got its confirmation link, the local one needs none */
+	assert_int_equal(json_array_size(json_object_get(f->result, "confirmations_sent")), 1);
+	assert_non_null(f->ctx.outbox);
+	assert_int_equal(f->ctx.outbox->rcpt_count, 1);
+	assert_string_equal(f->ctx.outbox->rcpts[0], "x@y.test");
 	/* the creation is in the history */
 	OKC(f, "adam", "history.list", "{\"address\": \"adam@example.test\"}");
 	assert_string_equal(names(f->result, "entries", "action"), "address.create");
