@@ -277,6 +277,9 @@ int server_listen(struct server *srv, const char **errstr_r)
 		const struct listen_cfg *lc = &srv->listen[i];
 		if (srv->listeners[i].l != NULL)
 			continue;
+		/* http and https are src/http's own listeners (evhttp binds them) */
+		if (lc->service == LISTEN_HTTP || lc->service == LISTEN_HTTPS)
+			continue;
 		if (!srv->has_handler[lc->service]) {
 			log_info("server event=skipped service=%s address=%s port=%u reason=\"service not implemented\"",
 				 config_service_name(lc->service), lc->host, lc->port);
