@@ -47,6 +47,7 @@ static const char *const log_level_names[] = { "debug", "info", "warn", "error",
 static const char *const plaintext_auth_names[] = { "never", "loopback", "always", NULL };
 
 static int check_hostname(const char *value, const char **why_r);
+static int check_public_url(const char *value, const char **why_r);
 static int check_forward(const char *value, const char **why_r);
 
 #define CFG(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
@@ -97,6 +98,8 @@ static const struct setting settings[] = {
 	  "IMAP/POP3: inactivity allowed once logged in (RFC 3501 asks for at least 30 minutes)" },
 	{ "helo_name", SEC_TOP, ST_STRING, NULL, 0, 0, CFG(helo_name), NULL, check_hostname,
 	  "our name in EHLO/HELO when delivering to other servers (default: hostname)" },
+	{ "public_url", SEC_TOP, ST_STRING, NULL, 0, 0, CFG(public_url), NULL, check_public_url,
+	  "where people reach the Manager, for links in mail (default: the http(s) listener at hostname)" },
 	{ "autoreply_period", SEC_TOP, ST_DURATION, "4d", 1, 365 * 86400, CFG(autoreply_period_s), NULL, NULL,
 	  "an address's auto-reply answers one sender at most once in this period (RFC 3834 2)" },
 	{ "retry", SEC_QUEUE, ST_DURATIONS, "5m 10m 30m 1h 2h 4h", 1, 7 * 86400, CFG(queue_retry), NULL, NULL,
@@ -381,6 +384,22 @@ static int parse_bool(const char *s, bool *v_r)
 }
 
 /* RFC 1123 host name: labels of letters, digits and '-', dot-separated. */
+/* An absolute http(s) URL without a trailing slash, query or fragment. */
+static int check_public_url(const char *value, const char **why_r)
+{
+	size_t len = strlen(value);
+
+	if (strncmp(value, "https://", 8) != 0 && strncmp(value, "http://", 7) != 0) {
+		*why_r = "must start with https:// or http://";
+		return -1;
+	}
+	if (len > 200 || strpbrk(value, "?# \t\"<>") != NULL || value[len - 1] == '/') {
+		*why_r = "must be at most 200 characters, without a trailing '/', query, fragment or spaces";
+		return -1;
+	}
+	return 0;
+}
+
 static int check_hostname(const char *value, const char **why_r)
 {
 	size_t label = 0, len = strlen(value);
@@ -1233,6 +1252,7 @@ void config_free(struct config *cfg)
 	free(cfg->tls_key);
 	free(cfg->dns_forward);
 	free(cfg->helo_name);
+	free(cfg->public_url);
 	for (size_t i = 0; i < cfg->tls_sni_count; i++) {
 		free(cfg->tls_sni[i].certificate);
 		free(cfg->tls_sni[i].key);

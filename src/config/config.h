@@ -148,6 +148,7 @@ struct config {
 	unsigned dns_timeout_s;
 
 	char *helo_name;                  /* EHLO name of outbound connections (default: hostname) */
+	char *public_url;                 /* base of links in mail (NULL: derived, manage_public_url) */
 	unsigned autoreply_period_s;      /* an auto-reply answers one sender at most once in this */
 	struct transport_cfg transports[CONFIG_TRANSPORT_MAX];
 	size_t transport_count;

@@ -396,6 +396,32 @@ void manage_history(struct manage_ctx *ctx, int64_t address_id, const char *acti
 			 action, errstr);
 }
 
+/* ---- links ---- */
+
+void manage_public_url(const struct config *cfg, char *out, size_t size)
+{
+	const struct listen_cfg *best = NULL;
+
+	if (cfg->public_url != NULL) {
+		snprintf(out, size, "%s", cfg->public_url);
+		return;
+	}
+	for (size_t i = 0; i < cfg->listen_count; i++) {
+		const struct listen_cfg *l = &cfg->listen[i];
+		if (l->service == LISTEN_HTTPS && (best == NULL || best->service != LISTEN_HTTPS))
+			best = l;
+		else if (l->service == LISTEN_HTTP && best == NULL)
+			best = l;
+	}
+	if (best == NULL || best->port == 0 || (best->service == LISTEN_HTTPS && best->port == 443) ||
+	    (best->service == LISTEN_HTTP && best->port == 80))
+		snprintf(out, size, "%s://%s", best != NULL && best->service == LISTEN_HTTP ? "http" : "https",
+			 cfg->hostname);
+	else
+		snprintf(out, size, "%s://%s:%u", best->service == LISTEN_HTTP ? "http" : "https", cfg->hostname,
+			 (unsigned)best->port);
+}
+
 /* ---- outbox ---- */
 
 void manage_outbox_add(struct manage_ctx *ctx, const char *envelope_from, const char *const *rcpts, size_t n,

@@ -180,6 +180,15 @@ json_t *manage_perms_json(unsigned perms);
 void manage_history(struct manage_ctx *ctx, int64_t address_id, const char *action, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* ---- links --------------------------------------------------------------------- */
+
+/*
+ * The base of links sent in mail ("https://mail.example.org"): the
+ * configured public_url, else the https listener (else the http one) at
+ * the host name, the port left out when it is the scheme's own.
+ */
+void manage_public_url(const struct config *cfg, char *out, size_t size);
+
 /* ---- outbox ------------------------------------------------------------------- */
 
 /* Queues a message for the caller to send after success; takes copies. */

@@ -366,10 +366,11 @@ static void confirmation_message(struct manage_ctx *ctx, const char *alias, cons
 	size_t len = 0;
 	FILE *f = open_memstream(&msg, &len);
 	const char *rcpts[1] = { target };
-	char date[64];
+	char date[64], base[256];
 	time_t now = ctx->now;
 	struct tm tm;
 
+	manage_public_url(ctx->cfg, base, sizeof(base));
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
 	fprintf(f,
@@ -378,10 +379,10 @@ static void confirmation_message(struct manage_ctx *ctx, const char *alias, cons
 		"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
 		"Mail sent to %s is to be forwarded to you (%s).\r\n\r\n"
 		"Nothing is forwarded until you agree. To agree, open this link:\r\n\r\n"
-		"  https://%s/api/v1/confirm/%s\r\n\r\n"
+		"  %s/api/v1/confirm/%s\r\n\r\n"
 		"Or ask the operator to run:\r\n\r\n  hermod alias confirm %s\r\n\r\n"
 		"If you did not expect this, ignore this message: you will receive nothing.\r\n",
-		alias, target, alias, date, alias, target, ctx->cfg->hostname, token, token);
+		alias, target, alias, date, alias, target, base, token, token);
 	fclose(f);
 	/* from the null sender: a failure to deliver it must not come back to anyone */
 	manage_outbox_add(ctx, "", rcpts, 1, msg, len);

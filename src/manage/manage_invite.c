@@ -96,35 +96,11 @@ static int token_parse(json_t *params, const char *what, uint8_t hash[STORE_TOKE
 	return 0;
 }
 
-/*
- * The public base of links: the https listener, else the http one, at the
- * configured host name (the port left out when it is the scheme's own).
- */
-static void base_url(const struct config *cfg, char *out, size_t size)
-{
-	const struct listen_cfg *best = NULL;
-
-	for (size_t i = 0; i < cfg->listen_count; i++) {
-		const struct listen_cfg *l = &cfg->listen[i];
-		if (l->service == LISTEN_HTTPS && (best == NULL || best->service != LISTEN_HTTPS))
-			best = l;
-		else if (l->service == LISTEN_HTTP && best == NULL)
-			best = l;
-	}
-	if (best == NULL || best->port == 0 || (best->service == LISTEN_HTTPS && best->port == 443) ||
-	    (best->service == LISTEN_HTTP && best->port == 80))
-		snprintf(out, size, "%s://%s", best != NULL && best->service == LISTEN_HTTP ? "http" : "https",
-			 cfg->hostname);
-	else
-		snprintf(out, size, "%s://%s:%u", best->service == LISTEN_HTTP ? "http" : "https", cfg->hostname,
-			 (unsigned)best->port);
-}
-
 static void token_url(const struct config *cfg, const char *kind, const char *token, char *out, size_t size)
 {
 	char base[INVITE_URL_MAX - 128];
 
-	base_url(cfg, base, sizeof(base));
+	manage_public_url(cfg, base, sizeof(base));
 	snprintf(out, size, "%s/api/v1/%s/%s", base, kind, token);
 }
 

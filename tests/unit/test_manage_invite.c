@@ -425,6 +425,10 @@ static void test_link_used_once(void **state)
 	assert_null(json_object_get(json_array_get(links, 0), "token"));
 	assert_true(history_has(f, "sharing.create", "alice"));
 	assert_true(history_has(f, "sharing.redeem", "carol"));
+	/* a configured public_url is the base of links instead of the listener */
+	f->cfg->public_url = xstrdup("https://console.example.test");
+	expect_ok(f, call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\"}"));
+	assert_non_null(strstr(str(f->result, "url"), "https://console.example.test/api/v1/links/"));
 }
 
 static void test_link_revoked_and_expired(void **state)
