@@ -597,5 +597,5 @@ const struct manage_op manage_check_ops[] = {
 	{ "domain.check", op_domain_check, true, false,
 	  "Resolves the domain's MX, SPF, DKIM and DMARC records now and reports each as present, missing or wrong,"
 	  " with the record to set" },
-	{ NULL },
+	{ 0 },
 };

@@ -755,5 +755,5 @@ const struct manage_op manage_import_ops[] = {
 	{ "address.import", op_address_import, true, false,
 	  "Creates addresses from a CSV file (columns address, password, kind, forward_to, quota): all or nothing"
 	  " unless skip_invalid, with every invalid row named by line; dry_run checks without creating" },
-	{ NULL },
+	{ 0 },
 };
