@@ -175,3 +175,27 @@ def test_unhosted_domain_and_dead_dns(dns_world, hermod_factory):
     assert statuses(out) == {"mx": "error", "spf": "error", "dkim": "error", "dmarc": "error"}, out
     assert "no answer in time" in out
     assert rc == 1 and took < 8, took
+
+
+def test_api_check_and_permissions(dns_world):
+    import apiutil
+    apiutil.add_account(dns_world, "boss", org="default", role="admin")
+    apiutil.add_account(dns_world, "staff", org="default", role="member")
+    apiutil.add_org(dns_world, "other")
+    apiutil.add_account(dns_world, "stranger", org="other", role="owner")
+    dns_world.start()
+    boss = apiutil.logged_in(dns_world, "boss")
+    r = boss.post("/api/v1/domains/good.test/check")
+    assert r.status == 200, r
+    got = {c["record"]: c for c in r.json["records"]}
+    assert r.json["ok"] is True and set(got) == {"mx", "spf", "dkim", "dmarc"}
+    assert got["dkim"]["status"] == "present" and got["dkim"]["expected"].startswith("hermod._domainkey.good.test.")
+    r = boss.post("/api/v1/domains/wrong.test/check")
+    assert r.status == 200 and r.json["ok"] is False
+    assert {c["record"]: c["status"] for c in r.json["records"]}["mx"] == "wrong"
+    # a member may not run it; another organisation does not even see the domain
+    r = apiutil.logged_in(dns_world, "staff").post("/api/v1/domains/good.test/check")
+    assert r.status == 403, r
+    r = apiutil.logged_in(dns_world, "stranger").post("/api/v1/domains/good.test/check")
+    assert r.status == 404, r
+    assert apiutil.Api(dns_world).post("/api/v1/domains/good.test/check").status == 401
