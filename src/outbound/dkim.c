@@ -135,15 +135,24 @@ int dkim_key_load_pem(struct slice pem, struct dkim_key **key_r, const char **er
 	*key_r = xcalloc(1, sizeof(**key_r));
 	(*key_r)->pkey = pkey;
 	(*key_r)->alg = alg;
+	atomic_init(&(*key_r)->refs, 1);
 	return 0;
+}
+
+struct dkim_key *dkim_key_ref(struct dkim_key *key)
+{
+	atomic_fetch_add(&key->refs, 1);
+	return key;
 }
 
 void dkim_key_destroy(struct dkim_key **key)
 {
 	if (*key == NULL)
 		return;
-	EVP_PKEY_free((*key)->pkey);
-	free(*key);
+	if (atomic_fetch_sub(&(*key)->refs, 1) == 1) {
+		EVP_PKEY_free((*key)->pkey);
+		free(*key);
+	}
 	*key = NULL;
 }
 

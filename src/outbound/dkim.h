@@ -67,11 +67,37 @@ void dkim_keypair_clear(struct dkim_keypair *kp);
  * algorithm follows from the key. 0 and *key_r, or -1 with *errstr_r.
  */
 int dkim_key_load_pem(struct slice pem, struct dkim_key **key_r, const char **errstr_r);
-/* Frees *key and sets it to NULL (NULL is fine). */
+/*
+ * Keys are reference counted (atomically: a parsed key may be shared by
+ * signers on several threads; OpenSSL 3 signs concurrently with one
+ * EVP_PKEY). ref returns key with one more reference; destroy drops the
+ * caller's reference (freeing the key with the last) and sets *key to NULL
+ * (NULL is fine).
+ */
+struct dkim_key *dkim_key_ref(struct dkim_key *key);
 void dkim_key_destroy(struct dkim_key **key);
 enum dkim_algorithm dkim_key_algorithm(const struct dkim_key *key);
 /* Appends the base64 public key (RSA: DER SubjectPublicKeyInfo; Ed25519: the raw 32 bytes, RFC 8463 4.2). */
 int dkim_key_public_b64(const struct dkim_key *key, struct buf *out, const char **errstr_r);
+
+/*
+ * A cache of parsed keys by domain, safe to use from several threads.
+ * Parsing a PEM key (PEM_read_bio_PrivateKey) costs as much CPU as the
+ * RSA-2048 signature itself, so a sending service parses each domain's key
+ * once: get hashes the PEM it is given (BLAKE2b) and returns the cached key
+ * when the domain's hash matches; otherwise (first use, or the stored key
+ * was changed) it parses the PEM and replaces the entry. At most
+ * max_domains entries; the least recently used goes first.
+ */
+struct dkim_key_cache;
+struct dkim_key_cache *dkim_key_cache_new(size_t max_domains);
+/* Keys handed out stay valid (they hold their own references). */
+void dkim_key_cache_free(struct dkim_key_cache *c);
+/* 0 and a new reference in *key_r (dkim_key_destroy it), or -1 with *errstr_r as dkim_key_load_pem. */
+int dkim_key_cache_get(struct dkim_key_cache *c, const char *domain, struct slice pem, struct dkim_key **key_r,
+		       const char **errstr_r);
+/* Parses done by get so far (for tests and logs). */
+unsigned long dkim_key_cache_parses(struct dkim_key_cache *c);
 
 /* Appends the TXT record text: "v=DKIM1; k=rsa; p=..." (k=ed25519 for Ed25519). */
 int dkim_dns_record(enum dkim_algorithm alg, const char *public_b64, struct buf *out);

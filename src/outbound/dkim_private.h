@@ -5,6 +5,7 @@
 #ifndef HERMOD_OUTBOUND_DKIM_PRIVATE_H
 #define HERMOD_OUTBOUND_DKIM_PRIVATE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@
 struct dkim_key {
 	EVP_PKEY *pkey;
 	enum dkim_algorithm alg;
+	atomic_uint refs; /* dkim_key_ref / dkim_key_destroy, from any thread */
 };
 
 /* Base64 without line breaks (xmalloc'd, NUL-terminated). */

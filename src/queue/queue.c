@@ -10,9 +10,13 @@
  * memory). A claimed entry stays in q->entries until its attempt is
  * recorded, so it is never attempted twice at once.
  *
- * Memory: a claimed entry holds its whole message (see queue_deliver.c), and
- * at most `concurrency` entries are claimed, so the queue holds at most
- * concurrency x (largest message size + QUEUE_BODY_SLACK) of bodies.
+ * Memory: a claimed entry holds its whole message (see queue_deliver.c)
+ * until its notices are built, and at most `concurrency` entries are being
+ * attempted, so the queue holds at most concurrency x (largest message size
+ * + QUEUE_BODY_SLACK) of bodies. Entries whose attempt is over wait for
+ * their record (group-committed, queue_bounce.c) without their body; at
+ * most QUEUE_RECORD_BATCH more than `concurrency` are claimed in all, so a
+ * slow store holds the queue back instead of letting results pile up.
  */
 #include "queue/queue_private.h"
 
@@ -233,6 +237,8 @@ static void scan_start(struct queue *q)
 
 	if (q->shutting_down || q->jobs >= q->cfg->queue_concurrency)
 		return; /* a freed slot schedules the next scan */
+	if (q->nentries >= q->cfg->queue_concurrency + QUEUE_RECORD_BATCH)
+		return; /* results not yet recorded are bounded; a record's end schedules the next scan */
 	if (q->scanning) {
 		q->rescan = true;
 		return;
@@ -320,17 +326,22 @@ size_t queue_active_count(const struct queue *q)
 void queue_free(struct queue *q)
 {
 	struct queue_domain_count *dc, *dnext;
-	size_t abandoned;
+	size_t abandoned, recorded;
 
 	if (q == NULL)
 		return;
 	abandoned = q->nentries;
 	if (q->scan_req != NULL)
 		store_req_cancel(q->scan_req);
+	/* what is known is recorded (one WRITE, drained by store_async_free)... */
+	recorded = queue_bounce_shutdown(q);
+	abandoned -= recorded;
+	if (q->rec_req != NULL)
+		store_req_cancel(q->rec_req); /* ...like the record WRITE already running */
 	/*
-	 * At-least-once: an abandoned attempt recorded nothing, so its
-	 * recipients are still pending in the store and are tried again after
-	 * the restart (a server that already took the message may get it twice).
+	 * At-least-once: the recipients of attempts cut off are still pending
+	 * in the store and are tried again after the restart (a server that
+	 * already took the message may get it twice).
 	 */
 	while (q->entries != NULL) {
 		struct queue_entry *qe = q->entries;
@@ -338,9 +349,9 @@ void queue_free(struct queue *q)
 		queue_entry_unlink(qe);
 		queue_entry_free(qe);
 	}
-	if (abandoned > 0)
-		log_info("queue event=stopped abandoned=%zu note=\"their recipients stay pending and are retried\"",
-			 abandoned);
+	if (abandoned > 0 || recorded > 0)
+		log_info("queue event=stopped abandoned=%zu recorded=%zu note=\"the recipients of abandoned attempts stay "
+			 "pending and are retried\"", abandoned, recorded);
 	for (dc = q->domains; dc != NULL; dc = dnext) {
 		dnext = dc->next;
 		free(dc->domain);

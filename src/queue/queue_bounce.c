@@ -12,7 +12,9 @@
  *
  * Order: the notices are made durable first, then the attempt is recorded.
  * A crash in between repeats the attempt (and its notices) after the
- * restart; the other order could lose a notice.
+ * restart; the other order could lose a notice. (At shutdown, an attempt
+ * whose notices are still queued to the writer is recorded after them in
+ * the writer's order, see queue_bounce_shutdown.)
  */
 #include "queue/queue_private.h"
 
@@ -49,11 +51,17 @@ int queue_bounce_build(const struct queue_entry *qe, const struct dsn_recipient 
 
 /* ---- recording ----------------------------------------------------------------------------- */
 
+/*
+ * A record WRITE: the attempts of several entries (store_queue_record_many),
+ * one commit for all. The store stays ahead of the network this way: each
+ * attempt's own WRITE (one sync each, alternating with delivery batches on
+ * the writer) fell behind under load, and the backlog was lost at a
+ * shutdown that did not wait for it.
+ */
 struct record {
-	struct queue_entry *qe;    /* touched only when not cancelled */
-	int64_t id, now, next;
-	bool delay_notified;
-	struct store_queue_result *results;
+	struct queue *q;             /* touched only when not cancelled */
+	struct queue_entry **qes;    /* the entries, in attempt order (none at shutdown) */
+	struct store_queue_attempt *a;
 	size_t n;
 	int rc;
 	char err[256];
@@ -64,7 +72,7 @@ static void record_work(struct store *s, void *arg)
 	struct record *rec = arg;
 	const char *err = NULL;
 
-	rec->rc = store_queue_record(s, rec->id, rec->results, rec->n, rec->now, rec->next, rec->delay_notified, &err);
+	rec->rc = store_queue_record_many(s, rec->a, rec->n, &err);
 	if (rec->rc < 0)
 		snprintf(rec->err, sizeof(rec->err), "%s", err != NULL ? err : "store failure");
 }
@@ -72,59 +80,167 @@ static void record_work(struct store *s, void *arg)
 static void record_free(struct record *rec)
 {
 	for (size_t i = 0; i < rec->n; i++) {
-		free((char *)rec->results[i].reply);
-		free((char *)rec->results[i].remote_mta);
+		struct store_queue_result *res = (struct store_queue_result *)rec->a[i].results;
+		for (size_t j = 0; j < rec->a[i].count; j++) {
+			free((char *)res[j].reply);
+			free((char *)res[j].remote_mta);
+		}
+		free(res);
 	}
-	free(rec->results);
+	free(rec->a);
+	free(rec->qes);
 	free(rec);
 }
+
+/* The attempt of qe as the store takes it; delivered_only: just the delivered recipients. */
+static void attempt_build(const struct queue_entry *qe, bool delivered_only, struct store_queue_attempt *a)
+{
+	struct store_queue_result *res = xcalloc(qe->nrcpts > 0 ? qe->nrcpts : 1, sizeof(*res));
+	size_t n = 0;
+
+	memset(a, 0, sizeof(*a));
+	a->id = qe->e.id;
+	a->now = qe->fin_now;
+	a->next_attempt = qe->fin_next;
+	a->delay_notified = qe->fin_delay_notified;
+	for (size_t i = 0; i < qe->nrcpts; i++) {
+		const struct queue_rcpt *r = &qe->rcpts[i];
+		if (delivered_only && r->status != STORE_QRCPT_DELIVERED)
+			continue;
+		res[n].rcpt_id = r->id;
+		res[n].status = r->status;
+		res[n].reply = xstrdup(r->reply != NULL ? r->reply : "");
+		res[n].remote_mta = r->remote_mta != NULL ? xstrdup(r->remote_mta) : NULL;
+		n++;
+	}
+	a->results = res;
+	a->count = n;
+}
+
+static void record_pump(struct queue *q);
 
 static void record_done(void *arg, bool cancelled)
 {
 	struct record *rec = arg;
-	struct queue_entry *qe = rec->qe;
-	struct queue *q;
+	struct queue *q = rec->q;
+	bool kick = false;
 
 	if (cancelled) {
 		record_free(rec);
 		return;
 	}
-	q = qe->q;
-	qe->req = NULL;
+	q->rec_req = NULL;
 	if (rec->rc < 0)
-		log_error("queue event=record-failed id=%lld error=\"%s\" (the attempt will be repeated)",
-			  (long long)rec->id, rec->err);
-	if (qe->remote_notice)
-		queue_kick(q);
-	queue_entry_unlink(qe);
-	queue_entry_free(qe);
+		log_error("queue event=record-failed entries=%zu error=\"%s\" (the attempts will be repeated)", rec->n,
+			  rec->err);
+	for (size_t i = 0; i < rec->n; i++) {
+		struct queue_entry *qe = rec->qes[i];
+		if (rec->rc == 0 && rec->a[i].rc < 0)
+			log_error("queue event=record-failed id=%lld error=\"%s\" (the attempt will be repeated)",
+				  (long long)qe->e.id, rec->a[i].err);
+		kick |= qe->remote_notice;
+		queue_entry_unlink(qe);
+		queue_entry_free(qe);
+	}
 	record_free(rec);
+	record_pump(q);
+	if (kick)
+		queue_kick(q);
+	else
+		queue_schedule_scan(q); /* fewer entries held: the scan may claim again */
+}
+
+/* One WRITE for the attempts waiting, unless one is running (its end starts the next). */
+static void record_pump(struct queue *q)
+{
+	struct record *rec;
+
+	if (q->rec_req != NULL || q->rec_head == NULL)
+		return;
+	rec = xcalloc(1, sizeof(*rec));
+	rec->q = q;
+	rec->qes = xcalloc(QUEUE_RECORD_BATCH, sizeof(*rec->qes));
+	rec->a = xcalloc(QUEUE_RECORD_BATCH, sizeof(*rec->a));
+	while (q->rec_head != NULL && rec->n < QUEUE_RECORD_BATCH) {
+		struct queue_entry *qe = q->rec_head;
+		q->rec_head = qe->rec_next;
+		qe->rec_next = NULL;
+		qe->rec = QUEUE_REC_WRITING;
+		rec->qes[rec->n] = qe;
+		attempt_build(qe, false, &rec->a[rec->n]);
+		rec->n++;
+	}
+	if (q->rec_head == NULL)
+		q->rec_tail = NULL;
+	q->rec_req = store_async_call(q->store, STORE_CALL_WRITE, record_work, record_done, rec);
 }
 
 static void record(struct queue_entry *qe)
 {
-	struct record *rec = xcalloc(1, sizeof(*rec));
+	struct queue *q = qe->q;
 	size_t pending = 0;
 
-	rec->qe = qe;
-	rec->id = qe->e.id;
-	rec->now = qe->fin_now;
-	rec->next = qe->fin_next;
-	rec->delay_notified = qe->fin_delay_notified;
-	rec->n = qe->nrcpts;
-	rec->results = xcalloc(qe->nrcpts, sizeof(*rec->results));
-	for (size_t i = 0; i < qe->nrcpts; i++) {
-		const struct queue_rcpt *r = &qe->rcpts[i];
-		rec->results[i].rcpt_id = r->id;
-		rec->results[i].status = r->status;
-		rec->results[i].reply = xstrdup(r->reply != NULL ? r->reply : "");
-		rec->results[i].remote_mta = r->remote_mta != NULL ? xstrdup(r->remote_mta) : NULL;
-		pending += r->status == STORE_QRCPT_PENDING;
-	}
+	for (size_t i = 0; i < qe->nrcpts; i++)
+		pending += qe->rcpts[i].status == STORE_QRCPT_PENDING;
 	if (pending > 0)
 		log_info("queue event=deferred-entry id=%lld pending=%zu next_attempt_in=%llds", (long long)qe->e.id,
-			 pending, (long long)(rec->next - rec->now));
-	qe->req = store_async_call(qe->q->store, STORE_CALL_WRITE, record_work, record_done, rec);
+			 pending, (long long)(qe->fin_next - qe->fin_now));
+	/* the notices are built: the body is no longer needed while the record waits */
+	free(qe->msg);
+	qe->msg = NULL;
+	qe->msg_len = 0;
+	qe->rec = QUEUE_REC_WAITING;
+	if (q->rec_tail != NULL)
+		q->rec_tail->rec_next = qe;
+	else
+		q->rec_head = qe;
+	q->rec_tail = qe;
+	record_pump(q);
+}
+
+/* Does this entry hold an outcome the store must not lose (a delivered recipient)? */
+static bool has_delivered(const struct queue_entry *qe)
+{
+	for (size_t i = 0; i < qe->nrcpts; i++) {
+		if (qe->rcpts[i].status == STORE_QRCPT_DELIVERED)
+			return true;
+	}
+	return false;
+}
+
+size_t queue_bounce_shutdown(struct queue *q)
+{
+	struct record *rec = xcalloc(1, sizeof(*rec));
+	int64_t now = (int64_t)time(NULL);
+	size_t partial = 0, complete = 0;
+
+	rec->q = q;
+	rec->a = xcalloc(q->nentries > 0 ? q->nentries : 1, sizeof(*rec->a));
+	for (struct queue_entry *qe = q->entries; qe != NULL; qe = qe->next) {
+		if (qe->rec == QUEUE_REC_WRITING) {
+			complete++; /* in the writer's queue already: it runs before the store stops */
+			continue;
+		}
+		if (qe->rec == QUEUE_REC_WAITING || (qe->jobs_left == 0 && qe->notices_left > 0)) {
+			/* complete; its notices, if any, were queued to the writer before this */
+			attempt_build(qe, false, &rec->a[rec->n++]);
+			complete++;
+		} else if (qe->njobs > 0 && has_delivered(qe)) {
+			/* some domains done, others cut off: keep the deliveries, retry the rest at once */
+			qe->fin_now = qe->fin_next = now;
+			qe->fin_delay_notified = qe->e.delay_notified;
+			attempt_build(qe, true, &rec->a[rec->n++]);
+			partial++;
+		}
+	}
+	if (rec->n == 0) {
+		record_free(rec);
+		return complete;
+	}
+	log_info("queue event=shutdown-record attempts=%zu partial=%zu", rec->n, partial);
+	/* nobody waits for the answer: cancelled at once, the work still runs (store_async.h) */
+	store_req_cancel(store_async_call(q->store, STORE_CALL_WRITE, record_work, record_done, rec));
+	return complete;
 }
 
 /* ---- notices --------------------------------------------------------------------------------- */

@@ -22,6 +22,7 @@
 #define QUEUE_DUE_FACTOR 2 /* entries asked for per free connection (skipping saturated domains) */
 #define QUEUE_CONN_IDLE_S 3       /* an idle outbound connection is QUIT after this long (Postfix: 2 s) */
 #define QUEUE_CONN_REUSE_MAX 100  /* transactions on one connection, then a fresh one */
+#define QUEUE_RECORD_BATCH 256    /* attempts recorded by one WRITE (one commit) */
 
 /* ---- pure decisions (queue_sched.c) ----------------------------------------------- */
 
@@ -128,6 +129,8 @@ struct queue_entry {
 	bool remote_notice;        /* a notice went into the queue: kick it */
 	int64_t fin_now, fin_next; /* the attempt's end and the next one (queue_bounce_finish) */
 	bool fin_delay_notified;
+	enum { QUEUE_REC_NONE, QUEUE_REC_WAITING, QUEUE_REC_WRITING } rec; /* where its record is */
+	struct queue_entry *rec_next;  /* q->rec_head list while WAITING */
 	struct queue_entry *prev, *next;
 };
 
@@ -162,6 +165,8 @@ struct queue {
 	struct queue_domain_count *domains;
 	struct queue_idle *idle, *idle_tail; /* idle connections, newest first */
 	size_t nidle;
+	struct queue_entry *rec_head, *rec_tail; /* finished attempts waiting for the next record WRITE */
+	struct store_req *rec_req;               /* the record WRITE in flight, if any */
 	uint64_t next_log_id;
 };
 
@@ -190,8 +195,19 @@ void queue_deliver_start(struct queue_entry *qe);
 void queue_deliver_pump(struct queue *q);
 void queue_deliver_cancel(struct queue_entry *qe);
 
-/* queue_bounce.c: notices for the attempt, then the attempt recorded; frees qe */
+/*
+ * queue_bounce.c: notices for the attempt, then the attempt recorded; frees
+ * qe. Records are group-committed: the attempts that finish while one
+ * record WRITE runs go together in the next (store_queue_record_many).
+ */
 void queue_bounce_finish(struct queue_entry *qe);
+/*
+ * At shutdown, before the entries are abandoned: one last WRITE records
+ * what is known (attempts waiting for their record or their notices, and
+ * the recipients already delivered by entries still in flight), so that
+ * no delivered recipient is sent again after the restart.
+ */
+size_t queue_bounce_shutdown(struct queue *q); /* returns the entries whose attempt is recorded in full */
 /* The notice for rcpts (with actions) as a complete message in out; -1 when none is owed. */
 int queue_bounce_build(const struct queue_entry *qe, const struct dsn_recipient *rcpts, size_t n, int64_t now,
 		       struct buf *out, const char **errstr_r);

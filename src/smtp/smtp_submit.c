@@ -24,6 +24,7 @@
  * Refusals found then are sent when the message has ended, as RFC 5321
  * requires: no reply is allowed in the middle of DATA.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@
 #define SASL_LOGIN_PASS_PROMPT "334 UGFzc3dvcmQ6"
 /* The rolling window of the daily sending limit. */
 #define SEND_WINDOW_S (24 * 60 * 60)
+#define DKIM_CACHE_DOMAINS 256 /* parsed signing keys kept (a few KiB each) */
 /* Body bytes held during the header check: one feed, plus what came with the header. */
 #define HELD_MAX (2 * 64 * 1024 + SUBMIT_HEADER_MAX)
 
@@ -351,6 +353,21 @@ static struct submit_call *call_new(struct smtp_session *s, enum call_kind kind)
 	return c;
 }
 
+/*
+ * Parsed signing keys, shared by the store's reader threads that run
+ * work_header. Process-wide like OpenSSL's own state: the keys are
+ * immutable, the cache is bounded and locked, and an entry is checked
+ * against the PEM read from the store for each message (dkim.h), so a key
+ * changed by `hermod domain` or the console takes effect at once.
+ */
+static struct dkim_key_cache *dkim_cache;
+static pthread_once_t dkim_cache_once = PTHREAD_ONCE_INIT;
+
+static void dkim_cache_init(void)
+{
+	dkim_cache = dkim_key_cache_new(DKIM_CACHE_DOMAINS);
+}
+
 /* The From domain's DKIM key, when it is hosted and has one; a broken key only means no signature. */
 static void fetch_dkim_key(struct store *st, struct submit_call *c, const char *domain)
 {
@@ -361,7 +378,8 @@ static void fetch_dkim_key(struct store *st, struct submit_call *c, const char *
 	if (r < 0) {
 		call_error(c, err);
 	} else if (r > 0) {
-		if (dkim_key_load_pem(slice_make(pem, strlen(pem)), &c->key, &err) < 0)
+		pthread_once(&dkim_cache_once, dkim_cache_init);
+		if (dkim_key_cache_get(dkim_cache, domain, slice_make(pem, strlen(pem)), &c->key, &err) < 0)
 			log_error("smtp event=dkim-key-unusable domain=%s error=\"%s\"", domain, err);
 		sodium_memzero(pem, strlen(pem));
 	}

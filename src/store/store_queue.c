@@ -440,6 +440,38 @@ int store_queue_record(struct store *s, int64_t id, const struct store_queue_res
 	return commit_and_unlink(s, rc, &dead, errstr_r);
 }
 
+/* One attempt of a group, in its own savepoint: it fails alone. */
+static void record_one(struct store *s, struct store_queue_attempt *a, struct store_ids *dead)
+{
+	struct store_ids mine = { 0 };
+	const char *err = NULL;
+
+	a->rc = store_begin(s, &err);
+	if (a->rc == 0)
+		a->rc = record_txn(s, a->id, a->results, a->count, a->now, a->next_attempt, a->delay_notified, &mine,
+				   &err);
+	if (a->rc == 0)
+		a->rc = store_commit(s, &err);
+	else if (s->txn_depth > 1)
+		store_rollback(s);
+	if (a->rc < 0)
+		snprintf(a->err, sizeof(a->err), "%s", err != NULL ? err : "store failure");
+	for (size_t i = 0; a->rc == 0 && i < mine.n; i++)
+		store_ids_push(dead, mine.v[i]); /* segments emptied by what is kept */
+	free(mine.v);
+}
+
+int store_queue_record_many(struct store *s, struct store_queue_attempt *attempts, size_t n, const char **errstr_r)
+{
+	struct store_ids dead = { 0 };
+
+	if (store_begin(s, errstr_r) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		record_one(s, &attempts[i], &dead);
+	return commit_and_unlink(s, 0, &dead, errstr_r);
+}
+
 int store_queue_remove(struct store *s, int64_t id, const char **errstr_r)
 {
 	struct store_ids dead = { 0 };

@@ -130,6 +130,26 @@ struct store_queue_result {
 int store_queue_record(struct store *s, int64_t id, const struct store_queue_result *results, size_t count,
 		       int64_t now, int64_t next_attempt, bool delay_notified, const char **errstr_r);
 
+/* One attempt of store_queue_record_many: the arguments of store_queue_record, and its outcome. */
+struct store_queue_attempt {
+	int64_t id;
+	const struct store_queue_result *results;
+	size_t count;
+	int64_t now, next_attempt;
+	bool delay_notified;
+	int rc;        /* out: 0, or -1 with err (this attempt changed nothing) */
+	char err[256];
+};
+
+/*
+ * Records n attempts in ONE transaction (one commit and one sync for all:
+ * the queue's group commit of its results). Each attempt stands alone (a
+ * savepoint): one that fails (an entry removed meanwhile) gets rc -1 and
+ * err and changes nothing, the others are recorded. Returns -1 with
+ * *errstr_r only when the transaction failed as a whole (nothing recorded).
+ */
+int store_queue_record_many(struct store *s, struct store_queue_attempt *attempts, size_t n, const char **errstr_r);
+
 /* Administration. hold and retry: -1 "queue entry N does not exist" for an unknown id. */
 int store_queue_hold(struct store *s, int64_t id, bool held, const char **errstr_r);
 /* Makes the entry due now (and not held). */

@@ -403,6 +403,30 @@ def test_sigterm_abandons_attempt_which_is_retried_after_restart(hermod_factory,
     assert notices(inst) == []
 
 
+def test_sigterm_records_deliveries_of_an_attempt_in_flight(hermod_factory, remote):
+    # one message for two domains: a.test takes it at once, b.test holds the end of its
+    # DATA for 4 s; SIGTERM while b.test's transaction is in flight. What a.test took is
+    # recorded before the exit, so after the restart only b.test is tried again (and may
+    # get it twice: at-least-once for the transaction that was cut off)
+    a = remote()
+    b = remote(Script(data_end=lambda n: time.sleep(4) if n == 1 else None))
+    inst = start(hermod_factory, queue_config(warn="60s", life="120s", cmd="30s",
+                                              extra=f"transport a.test 127.0.0.1:{a.port}\n"
+                                                    f"transport b.test 127.0.0.1:{b.port}"))
+    submit(inst, ["x@a.test", "y@b.test"], message("half done", msgid="half@hosted.test"))
+    a.wait_messages(1, timeout=10)
+    wait_for(lambda: b.transactions >= 1, 10, "b.test's transaction")
+    inst.wait_log(r"queue event=delivered id=\d+ rcpt=x@a.test", timeout=5)
+    assert inst.stop(signal.SIGTERM, timeout=15) == 0
+    assert "queue event=shutdown-record attempts=1 partial=1" in inst.log()
+    inst.start()
+    wait_for(lambda: len(b.messages) >= 2, 20, "b.test to get the message after the restart")
+    time.sleep(2.0)
+    assert [m.header("Message-ID") for m in a.messages] == ["<half@hosted.test>"]  # once, not again
+    assert all(m.header("Message-ID") == "<half@hosted.test>" for m in b.messages)
+    assert notices(inst) == []
+
+
 def test_reload_changes_the_transport(hermod_factory, remote):
     down_port = free_port()
     good = remote()
