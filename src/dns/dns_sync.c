@@ -180,6 +180,14 @@ static char *txt_record(const unsigned char *p, size_t len)
 		free(out);
 		return NULL;
 	}
+	/*
+	 * Anyone's DNS data ends up on terminals and in JSON: control
+	 * characters and bytes outside ASCII become '?' (SPF, DKIM and DMARC
+	 * records are ASCII, so nothing they say is lost).
+	 */
+	for (size_t k = 0; k < o; k++)
+		if ((unsigned char)out[k] < 0x20 || (unsigned char)out[k] > 0x7e)
+			out[k] = '?';
 	return out;
 }
 

@@ -40,7 +40,7 @@ struct dns_sync_answer {
 	size_t n;
 	/*
 	 * TXT: each record's character-strings joined (RFC 7208 3.3, RFC 6376
-	 * 3.6.2.2), NUL-terminated; MX: "<preference> <host>" with the host in
+	 * 3.6.2.2), NUL-terminated, bytes outside printable ASCII as '?'; MX: "<preference> <host>" with the host in
 	 * lower case without its trailing dot; A/AAAA: the address as text.
 	 * Records whose data is malformed are skipped.
 	 */

@@ -102,11 +102,29 @@ struct import {
 static int row_fail(struct import *imp, struct import_row *row, size_t line, const char *address, const char *code,
 		     const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Shortens s (NUL-terminated) so that it does not end inside a UTF-8 sequence. */
+static void utf8_trim_end(char *s)
+{
+	size_t n = strlen(s), k = n;
+
+	while (k > 0 && ((unsigned char)s[k - 1] & 0xc0) == 0x80)
+		k--;
+	/* s[k-1] starts the last sequence: keep it only when it is complete */
+	if (k > 0 && (unsigned char)s[k - 1] >= 0xc0) {
+		unsigned char lead = (unsigned char)s[k - 1];
+		size_t want = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+
+		if (n - (k - 1) < want)
+			s[k - 1] = '\0';
+	}
+}
+
 /* Marks the row invalid (row may be NULL before it exists) and reports it. */
 static int row_fail(struct import *imp, struct import_row *row, size_t line, const char *address, const char *code,
 		     const char *fmt, ...)
 {
 	char reason[400];
+	json_t *e;
 	va_list ap;
 
 	if (row != NULL)
@@ -116,8 +134,13 @@ static int row_fail(struct import *imp, struct import_row *row, size_t line, con
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	json_array_append_new(imp->errors, json_pack("{s:I, s:s, s:s, s:s}", "line", (json_int_t)line, "address",
-						    address, "code", code, "reason", reason));
+	utf8_trim_end(reason); /* a cut reason must still be UTF-8 for JSON */
+	e = json_pack("{s:I, s:s, s:s, s:s}", "line", (json_int_t)line, "address", address, "code", code, "reason",
+		      reason);
+	if (e == NULL) /* not UTF-8 after all: the line and the code still say what is wrong */
+		e = json_pack("{s:I, s:s, s:s, s:s}", "line", (json_int_t)line, "address", "?", "code", code, "reason",
+			      code);
+	json_array_append_new(imp->errors, e);
 	return -1;
 }
 
@@ -486,6 +509,7 @@ static int row_parse(struct import *imp, const struct csv_record *rec, struct ma
 	for (size_t i = 0; i <= a.len && i < sizeof(addr); i++)
 		addr[i] = i == a.len || i + 1 == sizeof(addr) ? '\0'
 			  : (unsigned char)a.p[i] < 0x20 || a.p[i] == 0x7f ? '?' : a.p[i];
+	utf8_trim_end(addr);
 	if (rec->nfields != imp->ncols)
 		return row_fail(imp, NULL, rec->line, addr, "field_count", "%zu field%s, but the header names %zu columns",
 				rec->nfields, rec->nfields == 1 ? "" : "s", imp->ncols), 0;

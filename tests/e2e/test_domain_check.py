@@ -65,7 +65,7 @@ def dns_world(hermod_factory, tmp_path):
     """An instance (not started: the command line is enough) whose resolver asks nsd."""
     nsd = Nsd(str(tmp_path), {})  # its port now, its zones once the domains have keys
     inst = hermod_factory(extra_config=f"dns {{ forward 127.0.0.1@{nsd.port}; timeout 5s }}")
-    for d in ("good.test", "missing.test", "wrong.test", "ipnet.test", "incl.test", "open.test"):
+    for d in ("good.test", "missing.test", "wrong.test", "ipnet.test", "incl.test", "open.test", "odd.test"):
         inst.domain_add(d)
     good_dkim = dkim_value(inst, "good.test")
     nsd.zones = {
@@ -92,6 +92,8 @@ def dns_world(hermod_factory, tmp_path):
                           "@ IN MX 10 mail.elsewhere.example.\n"
                           '@ IN TXT "v=spf1 include:_spf.incl.test ~all"\n'
                           f'_spf IN TXT "v=spf1 a:{HOSTNAME} -all"\n'),
+        # DNS text is anyone's: an escape sequence and non-ASCII bytes in a record
+        "odd.test": zone("odd.test", '_dmarc IN TXT "v=DMARC1; p=reject; x=\\027[31m\\195\\169"\n'),
         "open.test": zone("open.test",
                           f"@ IN MX 10 {HOSTNAME}.\n"
                           '@ IN TXT "v=spf1 +all"\n'),
@@ -146,6 +148,12 @@ def test_spf_shapes(dns_world):
     assert st["mx"] == "wrong" and st["spf"] == "present", out     # include: -> a:our host
     _, out, _ = check(dns_world, "open.test")
     assert statuses(out)["spf"] == "wrong" and "+all" in out, out
+
+
+def test_dns_text_is_made_safe(dns_world):
+    rc, out, err = check(dns_world, "odd.test")
+    assert statuses(out)["dmarc"] == "present", out
+    assert "x=?[31m??" in out and "\x1b" not in out
 
 
 def test_results_are_stored(dns_world):

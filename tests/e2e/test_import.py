@@ -167,6 +167,9 @@ def test_csv_syntax_errors_name_the_line(hermod_factory):
     assert rc == 1 and "unknown column 'passwort'" in err
     rc, out, err = run_import(inst, b"address\n\xe9t\xe9@hosted.test\n")   # Latin-1, not UTF-8
     assert rc == 1 and "UTF-8" in err
+    # a long address of two-byte characters: its report is cut on a character boundary, never lost
+    rc, out, err = run_import(inst, "address,password\nx" + "é" * 300 + f"@hosted.test,{PASSWORD}\n")
+    assert rc == 1 and error_lines(err)[2][1] == "bad_address", err
 
 
 def test_api_import_with_text_csv_and_permissions(hermod_factory):
