@@ -63,6 +63,26 @@ static void snapshot_reserve(struct imap_snapshot *s, uint32_t want)
 	s->cap = cap;
 }
 
+/* After a listing: give back what the doubling reserved (a snapshot may be kept for long). */
+static void snapshot_trim(struct imap_snapshot *s)
+{
+	if (s->count == s->cap)
+		return;
+	if (s->count == 0) {
+		free(s->uids);
+		free(s->flags);
+		free(s->modseqs);
+		s->uids = NULL;
+		s->flags = NULL;
+		s->modseqs = NULL;
+	} else {
+		s->uids = xrealloc(s->uids, s->count * sizeof(*s->uids));
+		s->flags = xrealloc(s->flags, s->count * sizeof(*s->flags));
+		s->modseqs = xrealloc(s->modseqs, s->count * sizeof(*s->modseqs));
+	}
+	s->cap = s->count;
+}
+
 void imap_snapshot_append(struct imap_snapshot *s, uint32_t uid, uint8_t flags, uint64_t modseq)
 {
 	ASSERT(s->count == 0 || uid > s->uids[s->count - 1]);
@@ -211,6 +231,7 @@ int imap_snapshot_load(struct store *st, const struct imap_snapshot *base, const
 		imap_snapshot_unref(&snap);
 		return -1;
 	}
+	snapshot_trim(snap);
 	*snap_r = snap;
 	return 0;
 }
