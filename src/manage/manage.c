@@ -91,6 +91,8 @@ int manage_call(struct manage_ctx *ctx, const char *name, json_t *params, json_t
 }
 
 static int fail_va(struct manage_error *err, enum manage_status status, const char *code, const char *fmt,
+		   va_list ap) __attribute__((format(printf, 4, 0)));
+static int fail_va(struct manage_error *err, enum manage_status status, const char *code, const char *fmt,
 		   va_list ap)
 {
 	err->status = status;

@@ -91,7 +91,7 @@ struct manage_op {
 };
 
 /*
- * Each part of the service layer exports a table ending with { NULL }
+ * Each part of the service layer exports a table ending with { 0 }
  * (declared in manage_ops.h, listed in manage.c's op_tables).
  */
 

@@ -501,5 +501,5 @@ const struct manage_op manage_inbound_ops[] = {
 	  "link by mail" },
 	{ "alias.confirm", op_alias_confirm, true, true,
 	  "Confirm an external alias target {token} (the link sent to it; works once)" },
-	{ NULL },
+	{ 0 },
 };

@@ -871,5 +871,5 @@ const struct manage_op manage_invite_ops[] = {
 	{ "sharing.revoke", op_sharing_revoke, true, false, "Revoke an unused sharing link" },
 	{ "sharing.redeem", op_sharing_redeem, true, false,
 	  "Use a sharing link: the logged-in account gains its rights (once)" },
-	{ NULL },
+	{ 0 },
 };

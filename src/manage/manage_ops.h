@@ -1,6 +1,6 @@
 /*
  * manage_ops: the operation tables of the service layer's parts, listed
- * once in manage.c. Each ends with { NULL }.
+ * once in manage.c. Each ends with { 0 }.
  */
 #ifndef HERMOD_MANAGE_MANAGE_OPS_H
 #define HERMOD_MANAGE_MANAGE_OPS_H
