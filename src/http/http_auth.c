@@ -81,10 +81,11 @@ char *http_cookie_value(const char *header, const char *name)
 
 /* ---- identifying the caller ------------------------------------------------------------ */
 
-static void actor_set(struct http_call *call, const struct store_web_cred *cred)
+static void actor_set(struct http_call *call, const struct store_web_cred *cred, bool session)
 {
 	struct manage_actor *a = &call->ctx.actor;
 
+	a->session_id = session ? cred->id : 0;
 	a->account_id = cred->account_id;
 	snprintf(a->login, sizeof(a->login), "%s", cred->login);
 	a->read_only = cred->read_only;
@@ -107,7 +108,7 @@ static int identify_bearer(struct http_job *job)
 		http_call_fail(call, 401, "invalid_token", "this API token is not valid: unknown or revoked", NULL);
 		return -1;
 	}
-	actor_set(call, &cred);
+	actor_set(call, &cred, false);
 	return 0;
 }
 
@@ -142,7 +143,7 @@ static int identify_cookie(struct http_job *job)
 			       NULL);
 		return -1;
 	}
-	actor_set(call, &cred);
+	actor_set(call, &cred, true);
 	return 0;
 }
 

@@ -54,6 +54,7 @@ struct manage_actor {
 	bool read_only;     /* an API token with scope "read": no writes */
 	const char *channel;/* "api" or "cli" */
 	char ip[64];        /* the client's address, "" on the command line */
+	int64_t session_id; /* the browser session making the call, 0 for none */
 };
 
 /*

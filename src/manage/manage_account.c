@@ -12,6 +12,7 @@
 #include "manage/manage_core.h"
 #include "manage/manage_ops.h"
 #include "store/store_manage.h"
+#include "store/store_web.h"
 
 #define EMAIL_MAX 320
 
@@ -117,7 +118,13 @@ static int op_account_password(struct manage_ctx *ctx, json_t *params, json_t **
 	if (manage_check_account_password(ctx, params, "current_password", err) < 0 ||
 	    manage_hash_param(params, "new_password", hash, err) < 0)
 		return -1;
-	if (store_account_set_password(ctx->store, acct.login, hash, &errstr) < 0)
+	/*
+	 * A new password ends the account's other browser sessions: whoever
+	 * knew the old one is logged out (the session making the change
+	 * stays; API tokens are revoked one by one, they are not passwords).
+	 */
+	if (store_account_set_password(ctx->store, acct.login, hash, &errstr) < 0 ||
+	    store_web_sessions_end(ctx->store, acct.id, ctx->actor.session_id, &errstr) < 0)
 		return manage_fail_store(err, errstr);
 	log_info("manage event=account-password login=%s by=\"%s\" channel=%s", acct.login, manage_actor_name(ctx),
 		 ctx->actor.channel != NULL ? ctx->actor.channel : "");

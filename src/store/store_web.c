@@ -70,6 +70,12 @@ int store_web_session_remove(struct store *s, const unsigned char hash[STORE_WEB
 	return store_step_done(s, st, errstr_r);
 }
 
+int store_web_sessions_end(struct store *s, int64_t account_id, int64_t keep_id, const char **errstr_r)
+{
+	return store_run(s, "DELETE FROM web_sessions WHERE account_id = ?1 AND id != ?2", errstr_r, 2, account_id,
+			 keep_id);
+}
+
 int store_web_sessions_expire(struct store *s, int64_t now, const char **errstr_r)
 {
 	return store_run(s, "DELETE FROM web_sessions WHERE expires_at <= ?1", errstr_r, 1, now);

@@ -41,6 +41,8 @@ int store_web_session_get(struct store *s, const unsigned char hash[STORE_WEB_HA
 /* Removes the session (logout); removing an unknown one is not an error. */
 int store_web_session_remove(struct store *s, const unsigned char hash[STORE_WEB_HASH_BYTES],
 			     const char **errstr_r);
+/* Ends every session of account_id except keep_id (0: all of them). */
+int store_web_sessions_end(struct store *s, int64_t account_id, int64_t keep_id, const char **errstr_r);
 /* Drops sessions expired before now. */
 int store_web_sessions_expire(struct store *s, int64_t now, const char **errstr_r);
 

@@ -97,6 +97,22 @@ def test_create_for_me_then_imap_with_address_password_only(people):
     Api(people).login("ann", "New-Account-Pass-1")
 
 
+def test_password_change_ends_the_other_sessions(people):
+    here = apiutil.logged_in(people, "ann")
+    elsewhere = apiutil.logged_in(people, "ann")
+    token = Api(people, token=here.create_token("script", scope="read"))
+    here.expect(200, "PUT", "/api/v1/me/password",
+                {"current_password": ACCOUNT_PASSWORD, "new_password": "New-Account-Pass-2"})
+    here.expect(200, "GET", "/api/v1/me")            # the session that changed it stays
+    r = elsewhere.get("/api/v1/me")                  # whoever knew the old password is out
+    assert r.status == 401, r
+    token.expect(200, "GET", "/api/v1/me")           # tokens are revoked one by one
+    # the operator resetting a password ends every session of the account
+    people.cli("account", "passwd", "ann", "--password-stdin", input=b"Operator-Reset-1\n")
+    r = here.get("/api/v1/me")
+    assert r.status == 401, r
+
+
 def test_delete_address_needs_account_password_and_confirmation(people):
     people.deliver("bob@hosted.test", b"Subject: x\r\n\r\nhello\r\n")
     ann = apiutil.logged_in(people, "ann")
