@@ -53,6 +53,8 @@ static const char cli_config_template[] =
 	"listen imaps 127.0.0.1:2993\n"
 	"listen pop3 127.0.0.1:2110\n"
 	"listen pop3s 127.0.0.1:2995\n"
+	"# The Manager's JSON API (/api/v1), autoconfig and settings pages (https: TLS).\n"
+	"listen http 127.0.0.1:8080\n"
 	"\n"
 	"# IMAP/POP3/submission passwords over unencrypted connections: only from this machine.\n"
 	"plaintext_auth loopback\n"
