@@ -98,6 +98,8 @@ struct smtp_submit_txn {
 	struct dkim_signer *signer;
 	char dkim_domain[SMTP_DOMAIN_MAX + 1];
 	char dkim_selector[64];
+	struct smtp_remote_rcpt *local_dsn; /* local recipients that asked NOTIFY=SUCCESS (RFC 3461) */
+	size_t local_dsn_count, local_dsn_cap;
 };
 
 /* The authenticated identity of a submission session (RFC 4954). */

@@ -37,6 +37,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "outbound/dkim.h"
+#include "outbound/dsn.h"
 #include "outbound/submit_headers.h"
 #include "smtp/smtp_private.h"
 #include "store/store_queue.h"
@@ -508,6 +509,31 @@ static void add_remote(struct smtp_session *s, const struct smtp_rcpt_params *pa
 	};
 }
 
+/*
+ * A local recipient that asked NOTIFY=SUCCESS: a "delivered" notice is
+ * owed once the message is in its mailbox (RFC 3461 5.2.2: we are the
+ * final delivery MTA). Remote ones are the queue's business.
+ */
+static void add_local_dsn(struct smtp_session *s, const struct smtp_rcpt_params *params)
+{
+	struct smtp_submit_txn *t = &s->sub;
+
+	if (!(params->notify & SMTP_NOTIFY_SUCCESS) || (params->notify & SMTP_NOTIFY_NEVER))
+		return;
+	for (size_t i = 0; i < t->local_dsn_count; i++)
+		if (strcasecmp(t->local_dsn[i].address, s->rcpt_asked.address) == 0)
+			return;
+	if (t->local_dsn_count == t->local_dsn_cap) {
+		t->local_dsn_cap = t->local_dsn_cap ? t->local_dsn_cap * 2 : 4;
+		t->local_dsn = xrealloc(t->local_dsn, t->local_dsn_cap * sizeof(*t->local_dsn));
+	}
+	t->local_dsn[t->local_dsn_count++] = (struct smtp_remote_rcpt){
+		.address = xstrdup(s->rcpt_asked.address),
+		.notify = params->notify,
+		.orcpt = params->orcpt[0] ? xstrdup(params->orcpt) : NULL,
+	};
+}
+
 static void rcpt_checked(void *arg, bool cancelled)
 {
 	struct submit_call *c = arg;
@@ -528,6 +554,8 @@ static void rcpt_checked(void *arg, bool cancelled)
 		add_remote(s, &c->params);
 		smtp_reply(s, "250 2.1.5 Ok");
 	} else {
+		if (c->rcpt.status == RCPT_OK)
+			add_local_dsn(s, &c->params);
 		smtp_cmd_rcpt_reply(s, &c->rcpt);
 	}
 	call_free(c);
@@ -722,6 +750,113 @@ static void submit_text(struct smtp_session *s, const char *p, size_t len)
 	}
 }
 
+/* ---- success notices for local recipients ------------------------------------------------------ */
+
+/* The closure of the WRITE call that delivers a notice; independent of the session. */
+struct local_dsn {
+	char *sender;
+	char *data_dir;
+	struct buf msg;
+	struct plan_cfg plans[CONFIG_PLAN_COUNT];
+	int64_t now;
+	const char *where; /* "inbox", "queue", or NULL: dropped */
+	int rc;
+	char err[256];
+};
+
+/* Writer thread: the sender's INBOX when it is ours, else the queue, as the queue's notices go. */
+static void local_dsn_work(struct store *st, void *arg)
+{
+	struct local_dsn *ld = arg;
+	const char *at = strrchr(ld->sender, '@'), *err = NULL;
+	char *local = xstrndup(ld->sender, at != NULL ? (size_t)(at - ld->sender) : 0);
+	struct store_outbound_rcpt to = { ld->sender, STORE_NOTIFY_NEVER, NULL };
+	struct store_outbound out = { .envelope_from = "", .rcpts = &to, .rcpt_count = 1, .ret = STORE_RET_UNSET };
+	struct spool *sp = spool_new(ld->data_dir);
+	struct store_delivery d = { .body = sp, .internal_date = ld->now }, *dp = &d;
+	struct store_rcpt r;
+
+	ld->rc = store_rcpt_resolve(st, local, at != NULL ? at + 1 : "", 0, ld->plans, &r, &err);
+	free(local);
+	if (ld->rc == 0 && (r.status == RCPT_OK || r.status == RCPT_OVER_QUOTA)) {
+		ld->where = "inbox"; /* a final delivery gets Return-Path (RFC 5321 4.4) */
+		d.address_ids = &r.address_id;
+		d.address_count = 1;
+		ld->rc = spool_write(sp, "Return-Path: <>\r\n", 17, &err);
+	} else if (ld->rc == 0 && r.status == RCPT_NOT_HOSTED) {
+		ld->where = "queue";
+		d.outbound = &out;
+	}
+	if (ld->rc == 0 && ld->where != NULL)
+		ld->rc = spool_write(sp, ld->msg.data, ld->msg.len, &err);
+	if (ld->rc == 0 && ld->where != NULL)
+		ld->rc = store_deliver_batch(st, &dp, 1, &err);
+	if (ld->rc == 0 && ld->where != NULL && d.result < 0) {
+		ld->rc = -1;
+		err = d.error;
+	}
+	if (ld->rc < 0)
+		snprintf(ld->err, sizeof(ld->err), "%s", err != NULL ? err : "store failure");
+	spool_free(sp);
+}
+
+static void local_dsn_done(void *arg, bool cancelled)
+{
+	struct local_dsn *ld = arg;
+
+	if (ld->rc < 0)
+		log_error("smtp event=notice-failed kind=success to=%s error=\"%s\"", ld->sender, ld->err);
+	else if (ld->where == NULL)
+		log_warn("smtp event=notice-dropped kind=success to=%s reason=\"the sender cannot receive mail\"",
+			 ld->sender);
+	else
+		log_info("smtp event=notice kind=success to=%s via=%s", ld->sender, ld->where);
+	buf_free(&ld->msg);
+	free(ld->sender);
+	free(ld->data_dir);
+	free(ld);
+}
+
+/*
+ * After the commit: one "delivered" notice (RFC 3464, from the null sender)
+ * for the local recipients that asked NOTIFY=SUCCESS, with the message's
+ * header (RET only concerns failure notices, RFC 3461 4.3). A notice to a
+ * remote sender waits for the queue's next scan.
+ */
+static void send_local_dsn(struct smtp_session *s)
+{
+	struct smtp_submit_txn *t = &s->sub;
+	const char *err = NULL;
+	const struct submit_headers_result *hr = t->headers != NULL ? submit_headers_result(t->headers, &err) : NULL;
+	struct dsn_recipient *dr = xcalloc(t->local_dsn_count, sizeof(*dr));
+	struct local_dsn *ld = xcalloc(1, sizeof(*ld));
+
+	ld->now = (int64_t)time(NULL);
+	for (size_t i = 0; i < t->local_dsn_count; i++)
+		dr[i] = (struct dsn_recipient){ .address = t->local_dsn[i].address, .original = t->local_dsn[i].orcpt,
+						.action = DSN_ACTION_DELIVERED, .status = "2.0.0",
+						.diagnostic = "250 2.0.0 delivered to the mailbox",
+						.last_attempt = (time_t)ld->now };
+	struct dsn_report rep = {
+		.reporting_mta = s->cfg->hostname, .sender = s->from.address,
+		.envelope_id = s->mail_params.envid[0] ? s->mail_params.envid : NULL,
+		.arrival = (time_t)ld->now, .now = (time_t)ld->now, .rcpts = dr, .rcpt_count = t->local_dsn_count,
+		.original = hr != NULL ? slice_make(hr->header.data, hr->header.len) : slice_make("", 0),
+	};
+	buf_init(&ld->msg, 0);
+	if (dsn_build(&rep, &ld->msg, &err) < 0) {
+		log_error("smtp session=%s event=notice-failed kind=success error=\"%s\"", s->id, err);
+		buf_free(&ld->msg);
+		free(ld);
+	} else {
+		ld->sender = xstrdup(s->from.address);
+		ld->data_dir = xstrdup(s->cfg->data_dir);
+		memcpy(ld->plans, s->cfg->plans, sizeof(ld->plans));
+		store_async_call(s->server->store, STORE_CALL_WRITE, local_dsn_work, local_dsn_done, ld);
+	}
+	free(dr);
+}
+
 /* ---- commit ------------------------------------------------------------------------------------ */
 
 static void submitted(int result, const char *errstr, void *arg)
@@ -729,6 +864,8 @@ static void submitted(int result, const char *errstr, void *arg)
 	struct smtp_session *s = arg;
 
 	s->pending = NULL;
+	if (result == 0 && s->sub.local_dsn_count > 0 && !s->from.null_path)
+		send_local_dsn(s);
 	if (result == 0)
 		log_info("smtp session=%s event=submitted id=%s address=%s from=<%s> local=%zu remote=%zu "
 			 "recipients=%u size=%llu dkim=%s",
@@ -830,6 +967,11 @@ static void submit_reset(struct smtp_session *s)
 		free(t->remote[i].orcpt);
 	}
 	free(t->remote);
+	for (size_t i = 0; i < t->local_dsn_count; i++) {
+		free(t->local_dsn[i].address);
+		free(t->local_dsn[i].orcpt);
+	}
+	free(t->local_dsn);
 	submit_headers_free(t->headers);
 	buf_free(&t->held);
 	if (t->signer != NULL)

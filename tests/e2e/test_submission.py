@@ -189,6 +189,38 @@ def test_smtplib_starttls_login_delivers_locally(hermod):
     assert m["Return-Path"] == f"<{ALICE}>"   # every recipient local: final delivery
 
 
+def test_notify_success_for_local_recipients(hermod):
+    # RFC 3461: we are the final delivery MTA for hosted recipients, so a recipient that
+    # asked NOTIFY=SUCCESS gets the sender a "delivered" notice; the others get none
+    s = login(hermod)
+    s.sendmail(ALICE, [BOB, DAVE], message(subject="tell me", sender=ALICE, to=BOB),
+               rcpt_options=[])  # no NOTIFY: no notice
+    s.ehlo()
+    s.mail(ALICE, ["ENVID=env-42"])
+    assert s.rcpt(BOB, ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;bob@hosted.test"])[0] == 250
+    assert s.rcpt(DAVE, ["NOTIFY=FAILURE"])[0] == 250
+    assert s.data(message(subject="did it arrive", sender=ALICE, to=BOB))[0] == 250
+    s.quit()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        reports = [m for m in hermod.fetch(ALICE) if m.get_content_type() == "multipart/report"]
+        if reports:
+            break
+        time.sleep(0.1)
+    assert len(reports) == 1, [m["Subject"] for m in hermod.fetch(ALICE)]
+    [n] = reports
+    assert n["Return-Path"] == "<>"
+    assert n["Subject"] == "Successful Mail Delivery Report"
+    text = n.as_string()
+    assert re.search(r"(?im)^Action: delivered", text)
+    assert re.search(r"(?im)^Status: 2\.0\.0", text)
+    assert re.search(r"(?im)^Final-Recipient: rfc822; ?bob@hosted\.test", text)
+    assert re.search(r"(?im)^Original-Envelope-Id: env-42", text)
+    assert "dave@hosted.test" not in text.split("Subject: did it arrive")[0]  # dave asked only FAILURE
+    assert "Subject: did it arrive" in text  # the original header comes back
+    assert [m["Subject"] for m in hermod.fetch(BOB)] == ["tell me", "did it arrive"]
+
+
 def test_smtp_ssl_implicit_tls(hermod):
     with hermod.submissions() as s:
         ehlo = s.ehlo()[1].decode()
