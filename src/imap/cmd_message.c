@@ -42,12 +42,10 @@ static void uid_sets(const uint32_t *a, const uint32_t *b, size_t n, struct buf 
 
 /* ---- APPEND ------------------------------------------------------------------------------- */
 
+/* One message: what the store takes, and room for its keywords. */
 struct append_msg {
-	struct spool *body;
-	uint32_t flags;
+	struct store_append_msg m;
 	char keywords[STORE_KEYWORDS_MAX];
-	int64_t date;
-	uint32_t uid;
 };
 
 struct append_ctx {
@@ -55,9 +53,9 @@ struct append_ctx {
 	struct plan_cfg plans[CONFIG_PLAN_COUNT];
 	char name[STORE_FOLDER_NAME_MAX + 1];
 	struct append_msg *msgs;
+	struct store_append_msg *batch;
 	size_t n;
 	uint32_t uidvalidity;
-	size_t stored;
 	int rc;
 	bool missing;
 	char err[256];
@@ -68,9 +66,10 @@ static void append_ctx_free(void *arg)
 	struct append_ctx *c = arg;
 
 	for (size_t i = 0; i < c->n; i++)
-		if (c->msgs[i].body != NULL)
-			spool_free(c->msgs[i].body);
+		if (c->msgs[i].m.body != NULL)
+			spool_free(c->msgs[i].m.body);
 	free(c->msgs);
+	free(c->batch);
 	free(c);
 }
 
@@ -88,19 +87,16 @@ static void append_work(struct store *st, void *arg)
 		return;
 	}
 	c->uidvalidity = fs.uidvalidity;
-	/* XXX MULTIAPPEND is not atomic: messages stored before a failure stay (RFC 3502 asks for all or none). */
+	/* RFC 3502 6.3.11: a MULTIAPPEND stores every message or none, in one transaction. */
+	c->batch = xcalloc(c->n + 1, sizeof(*c->batch));
 	for (size_t i = 0; i < c->n; i++) {
-		struct append_msg *m = &c->msgs[i];
-		struct spool *body = m->body;
-		m->body = NULL; /* consumed on success and failure alike */
-		if (store_mail_append(st, fs.folder_id, body, m->flags, m->keywords, m->date, c->plans, &m->uid,
-				      &err) < 0) {
-			c->rc = -1;
-			copy_err(c->err, sizeof(c->err), err);
-			return;
-		}
-		c->stored++;
+		c->batch[i] = c->msgs[i].m;
+		c->batch[i].keywords = c->msgs[i].keywords;
+		c->msgs[i].m.body = NULL; /* consumed on success and failure alike */
 	}
+	c->rc = store_mail_append_many(st, fs.folder_id, c->batch, c->n, c->plans, &err);
+	if (c->rc < 0)
+		copy_err(c->err, sizeof(c->err), err);
 }
 
 static enum imap_cmd_result append_done(struct imap_cmd *cmd)
@@ -112,12 +108,18 @@ static enum imap_cmd_result append_done(struct imap_cmd *cmd)
 			return imap_cmd_no(cmd, "[TRYCREATE] Mailbox does not exist: %s", c->name);
 		return imap_cmd_no(cmd, "%s %s", strstr(c->err, "quota") ? "[OVERQUOTA]" : "[SERVERBUG]", c->err);
 	}
-	struct buf set;
+	/* RFC 4315 3: the uid-set of every message appended, in order (ranges where consecutive). */
+	uint32_t *uids = xmalloc((c->n + 1) * sizeof(*uids));
+	struct buf set, unused;
 	buf_init(&set, 0);
+	buf_init(&unused, 0);
 	for (size_t i = 0; i < c->n; i++)
-		buf_appendf(&set, "%s%u", i ? "," : "", c->msgs[i].uid);
+		uids[i] = c->batch[i].uid;
+	uid_sets(uids, uids, c->n, &set, &unused);
 	imap_cmd_ok(cmd, "[APPENDUID %u %s] APPEND completed", c->uidvalidity, set.data);
 	buf_free(&set);
+	buf_free(&unused);
+	free(uids);
 	return IMAP_CMD_DONE;
 }
 
@@ -129,11 +131,11 @@ static size_t append_one(struct imap_cmd *cmd, size_t i, struct append_ctx *c, c
 	struct append_msg *m = &c->msgs[c->n];
 
 	memset(m, 0, sizeof(*m));
-	m->date = (int64_t)time(NULL);
-	if (i < n && a[i].type == IMAP_ARG_LIST && imap_arg_flags(&a[i++], &m->flags, m->keywords, err_r) < 0)
+	m->m.internal_date = (int64_t)time(NULL);
+	if (i < n && a[i].type == IMAP_ARG_LIST && imap_arg_flags(&a[i++], &m->m.flags, m->keywords, err_r) < 0)
 		return 0;
 	if (i < n && a[i].type == IMAP_ARG_STRING) {
-		if (imap_parse_datetime(a[i].str, &m->date) < 0) {
+		if (imap_parse_datetime(a[i].str, &m->m.internal_date) < 0) {
 			*err_r = "Invalid date-time (e.g. \"17-Jul-1996 02:44:25 -0700\")";
 			return 0;
 		}
@@ -143,7 +145,7 @@ static size_t append_one(struct imap_cmd *cmd, size_t i, struct append_ctx *c, c
 		*err_r = "Syntax: APPEND mailbox [(flags)] [date-time] {size}";
 		return 0;
 	}
-	m->body = cmd->spools[a[i].len];
+	m->m.body = cmd->spools[a[i].len];
 	cmd->spools[a[i].len] = NULL;
 	c->n++;
 	return i + 1;

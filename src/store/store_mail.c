@@ -424,67 +424,99 @@ static int mail_insert(struct store *s, const struct new_mail *m, const char **e
 	return store_step_done(s, st, errstr_r);
 }
 
-/* Step 3 of the delivery argument: the rows, committed after the body's sync. */
-static int append_commit(struct store *s, int64_t folder_id, const struct store_body_loc *loc,
-			 struct new_mail *m, const struct plan_cfg *plans, const char **errstr_r)
+/* Step 3 of the delivery argument: one message's rows, in the caller's transaction. */
+static int append_rows(struct store *s, int64_t folder_id, const struct store_body_loc *loc, struct new_mail *m,
+		       const struct plan_cfg *plans, const char **errstr_r)
 {
 	struct folder_row f;
 
-	if (store_begin(s, errstr_r) < 0)
-		return -1;
 	if (folder_row_get(s, folder_id, &f, errstr_r) < 0 || uids_available(s, &f, 1, errstr_r) < 0 ||
 	    quota_check(s, f.address_id, loc->length, plans, errstr_r) < 0 ||
 	    store_body_insert(s, loc, 1, &m->body_id, errstr_r) < 0)
-		goto fail;
+		return -1;
 	m->folder_id = folder_id;
 	m->uid = f.uidnext;
 	m->size = (int64_t)loc->length;
 	m->modseq = f.highestmodseq + 1;
-	if (mail_insert(s, m, errstr_r) < 0 || folder_advance(s, folder_id, m->uid + 1, m->modseq, errstr_r) < 0 ||
-	    store_usage_add(s, f.address_id, 1, m->size, errstr_r) < 0)
-		goto fail;
+	if (mail_insert(s, m, errstr_r) < 0 || folder_advance(s, folder_id, m->uid + 1, m->modseq, errstr_r) < 0)
+		return -1;
+	return store_usage_add(s, f.address_id, 1, m->size, errstr_r);
+}
+
+/* Every message's rows in ONE transaction: all are stored or none (RFC 3502). */
+static int append_commit(struct store *s, int64_t folder_id, struct store_append_msg *msgs,
+			 const struct store_body_loc *locs, char (*kw)[STORE_KEYWORDS_MAX], size_t count,
+			 const struct plan_cfg *plans, const char **errstr_r)
+{
+	if (store_begin(s, errstr_r) < 0)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		struct new_mail m = { .flags = msgs[i].flags, .keywords = kw[i],
+				      .internal_date = msgs[i].internal_date };
+		if (append_rows(s, folder_id, &locs[i], &m, plans, errstr_r) < 0) {
+			store_rollback(s);
+			return -1;
+		}
+		msgs[i].uid = (uint32_t)m.uid;
+	}
 	if (store_commit(s, errstr_r) < 0)
 		return -1;
 	store_note_folder_changed(s, folder_id);
 	return 0;
-fail:
-	store_rollback(s);
-	return -1;
 }
 
-/* The refusals that need no body on disk: bad keywords, no folder, over quota. */
-static int append_check(struct store *s, int64_t folder_id, struct spool *body, const char *keywords,
-			const struct plan_cfg *plans, char kw[STORE_KEYWORDS_MAX], const char **errstr_r)
+/* The refusals that need no body on disk: bad keywords, no folder, no UIDs left, over quota (all messages). */
+static int append_check(struct store *s, int64_t folder_id, const struct store_append_msg *msgs, size_t count,
+			const struct plan_cfg *plans, char (*kw)[STORE_KEYWORDS_MAX], const char **errstr_r)
 {
 	struct folder_row f;
+	uint64_t total = 0;
 
-	if (kw_normalise(s, keywords, kw, errstr_r) < 0 || folder_row_get(s, folder_id, &f, errstr_r) < 0 ||
-	    uids_available(s, &f, 1, errstr_r) < 0)
+	for (size_t i = 0; i < count; i++) {
+		if (kw_normalise(s, msgs[i].keywords, kw[i], errstr_r) < 0)
+			return -1;
+		total += spool_size(msgs[i].body);
+	}
+	if (folder_row_get(s, folder_id, &f, errstr_r) < 0 || uids_available(s, &f, count, errstr_r) < 0)
 		return -1;
-	return quota_check(s, f.address_id, spool_size(body), plans, errstr_r);
+	return quota_check(s, f.address_id, total, plans, errstr_r);
+}
+
+int store_mail_append_many(struct store *s, int64_t folder_id, struct store_append_msg *msgs, size_t count,
+			   const struct plan_cfg plans[CONFIG_PLAN_COUNT], const char **errstr_r)
+{
+	struct store_body_loc *locs = xcalloc(count + 1, sizeof(*locs));
+	char (*kw)[STORE_KEYWORDS_MAX] = xmalloc((count + 1) * sizeof(*kw));
+	size_t written = 0;
+
+	/* the same path as a delivery batch: every body written and fdatasync'd, then one commit */
+	int rc = append_check(s, folder_id, msgs, count, plans, kw, errstr_r);
+	while (rc == 0 && written < count)
+		if ((rc = store_body_write(s, msgs[written].body, &locs[written], errstr_r)) == 0)
+			written++;
+	if (rc == 0)
+		rc = append_commit(s, folder_id, msgs, locs, kw, count, plans, errstr_r);
+	for (size_t i = count; i-- > 0;) {
+		if (rc < 0 && i < written)
+			store_body_unwrite(s, msgs[i].body, &locs[i]);
+		spool_free(msgs[i].body);
+		msgs[i].body = NULL;
+	}
+	free(locs);
+	free(kw);
+	return rc;
 }
 
 int store_mail_append(struct store *s, int64_t folder_id, struct spool *body, uint32_t flags,
 		      const char *keywords, int64_t internal_date, const struct plan_cfg plans[CONFIG_PLAN_COUNT],
 		      uint32_t *uid_r, const char **errstr_r)
 {
-	struct new_mail m = { .flags = flags, .internal_date = internal_date };
-	struct store_body_loc loc;
-	char kw[STORE_KEYWORDS_MAX];
-	int rc;
+	struct store_append_msg m = { .body = body, .flags = flags, .keywords = keywords,
+				      .internal_date = internal_date };
 
-	/* the same path as a delivery: body written and fdatasync'd, then the commit */
-	rc = append_check(s, folder_id, body, keywords, plans, kw, errstr_r);
-	if (rc == 0)
-		rc = store_body_write(s, body, &loc, errstr_r);
-	if (rc == 0) {
-		m.keywords = kw;
-		if ((rc = append_commit(s, folder_id, &loc, &m, plans, errstr_r)) < 0)
-			store_body_unwrite(s, body, &loc);
-	}
-	spool_free(body);
+	int rc = store_mail_append_many(s, folder_id, &m, 1, plans, errstr_r);
 	if (rc == 0 && uid_r != NULL)
-		*uid_r = (uint32_t)m.uid;
+		*uid_r = m.uid;
 	return rc;
 }
 

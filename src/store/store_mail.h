@@ -128,6 +128,24 @@ int store_mail_append(struct store *s, int64_t folder_id, struct spool *body, ui
 		      const char *keywords, int64_t internal_date, const struct plan_cfg plans[CONFIG_PLAN_COUNT],
 		      uint32_t *uid_r, const char **errstr_r);
 
+/* One message of a MULTIAPPEND (RFC 3502). */
+struct store_append_msg {
+	struct spool *body;       /* consumed (freed, set NULL) on success and failure alike */
+	uint32_t flags;
+	const char *keywords;     /* space-separated; NULL: none */
+	int64_t internal_date;
+	uint32_t uid;             /* out: the new UID */
+};
+
+/*
+ * MULTIAPPEND: stores count messages into the folder in ONE transaction:
+ * all of them or, on any refusal ("quota exceeded: ..." for their total,
+ * bad keywords, no UIDs left), none (RFC 3502 6.3.11). UIDs are ascending
+ * in the order given. plans as for store_mail_append.
+ */
+int store_mail_append_many(struct store *s, int64_t folder_id, struct store_append_msg *msgs, size_t count,
+			   const struct plan_cfg plans[CONFIG_PLAN_COUNT], const char **errstr_r);
+
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 
 struct store_flag_change {

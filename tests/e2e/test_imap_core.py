@@ -127,7 +127,7 @@ def test_append_multiappend_copy_move_expunge(hermod):
     r.send(MSG + f" {{{len(MSG)}+}}\r\n".encode() + MSG + b"\r\n")
     lines = r.until_tagged("b")
     m = re.search(r"APPENDUID (\d+) (\S+)\]", lines[-1])
-    assert lines[-1].startswith("b OK") and m and m.group(2) == "2,3", lines
+    assert lines[-1].startswith("b OK") and m and m.group(2) == "2:3", lines
     typ, data = c.noop()
     assert c.untagged_responses.get("EXISTS") or True
     typ, data = c.select("INBOX")

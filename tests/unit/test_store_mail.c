@@ -860,6 +860,44 @@ static void test_quota_refusals(void **state)
 	free(tmpdir);
 }
 
+/* MULTIAPPEND (RFC 3502): every message or none. */
+static void test_append_many_all_or_nothing(void **state)
+{
+	struct fixture *f = *state;
+	int64_t arch = folder_id(f->s, f->addr, "Archive");
+	char *tmpdir = xasprintf("%s/tmp", f->dir);
+	char body[600];
+	struct store_append_msg m[3];
+
+	memset(body, 'q', sizeof(body) - 1);
+	body[sizeof(body) - 1] = '\0';
+	OK(store_address_set_quota(f->s, "alice", "example.org", 1500, E));
+	uint32_t before = status(f->s, f->addr, "Archive").uidnext;
+	/* each fits alone, the first two together, not all three */
+	for (int i = 0; i < 3; i++)
+		m[i] = (struct store_append_msg){ .body = spool_of(f->dir, body, 599), .internal_date = 1 };
+	REFUSED(store_mail_append_many(f->s, arch, m, 3, plans, E), "quota exceeded");
+	assert_null(m[0].body);
+	assert_int_equal(status(f->s, f->addr, "Archive").uidnext, before);
+	assert_int_equal(status(f->s, f->addr, "Archive").messages, 0);
+	/* a bad keyword in the second refuses the first too */
+	m[0] = (struct store_append_msg){ .body = spool_of(f->dir, body, 10), .keywords = "ok" };
+	m[1] = (struct store_append_msg){ .body = spool_of(f->dir, body, 10), .keywords = "bad\001kw" };
+	REFUSED(store_mail_append_many(f->s, arch, m, 2, plans, E), "control characters");
+	assert_int_equal(status(f->s, f->addr, "Archive").messages, 0);
+	/* two fit: ascending UIDs, flags and keywords each their own */
+	m[0] = (struct store_append_msg){ .body = spool_of(f->dir, body, 599), .flags = STORE_FLAG_SEEN };
+	m[1] = (struct store_append_msg){ .body = spool_of(f->dir, body, 599), .keywords = "$label1" };
+	OK(store_mail_append_many(f->s, arch, m, 2, plans, E));
+	assert_int_equal(m[0].uid, before);
+	assert_int_equal(m[1].uid, before + 1);
+	struct store_folder_status st = status(f->s, f->addr, "Archive");
+	assert_int_equal(st.messages, 2);
+	assert_int_equal(st.unseen, 1);
+	assert_int_equal(count_files(tmpdir), 0);
+	free(tmpdir);
+}
+
 /* ---- append ---- */
 
 struct collect {
@@ -1595,6 +1633,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fts_index_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_idle_work, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_remove_frees_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_append_many_all_or_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_call_and_watch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_watch_unwatch_in_callback, setup, teardown),
