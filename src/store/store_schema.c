@@ -375,6 +375,15 @@ static const char migration_7[] = "ALTER TABLE invitations ADD COLUMN login TEXT
  */
 static const char migration_8[] = "CREATE INDEX folders_uidvalidity ON folders(uidvalidity);\n";
 
+/*
+ * Migration 9: folders.recent_uid, the first UID no session has taken as
+ * \Recent yet (RFC 3501 2.3.2; Dovecot's "first recent UID"): the next
+ * read-write SELECT takes the messages at or above it. Folders that exist
+ * now start with none recent; new folders start at 1.
+ */
+static const char migration_9[] = "ALTER TABLE folders ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;\n"
+				  "UPDATE folders SET recent_uid = uidnext;\n";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
@@ -384,6 +393,7 @@ static const char *const migrations[] = {
 	migration_6,
 	migration_7,
 	migration_8,
+	migration_9,
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
