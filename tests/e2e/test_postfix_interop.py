@@ -252,6 +252,27 @@ def test_hermod_uses_starttls_to_postfix(hermod_factory, postfix):
     assert "with ESMTPS" in received or "with ESMTPSA" in received, received
 
 
+def test_messages_share_a_tls_connection_to_postfix(hermod_factory, postfix):
+    """Connection reuse with a real MTA: several messages, fewer connections (and TLS
+    handshakes), RSET between transactions, each message delivered exactly once."""
+    inst = start_pair(hermod_factory, postfix)
+    before = len(re.findall(r"smtpd\[\d+\]: connect from", postfix.log()))
+    n = 6
+    for i in range(n):
+        submit(inst, [REMOTE], submission_message(f"reused {i}"))
+    msgs = postfix.wait_messages("user", n)
+    time.sleep(1.0)
+    subjects = sorted(parse(m).get("Subject") for m in postfix.messages("user"))
+    assert subjects == sorted(f"reused {i}" for i in range(n))  # each exactly once
+    log = postfix.log()
+    connects = len(re.findall(r"smtpd\[\d+\]: connect from", log)) - before
+    assert 1 <= connects < n, f"{connects} connections for {n} messages"
+    assert len(re.findall(r"TLS connection established from", log)) < n
+    assert re.search(r"smtp-client id=\S+ event=reuse host=", inst.log())
+    for raw in msgs:
+        check_submitted(inst, raw, parse(raw).get("Subject"))
+
+
 @pytest.mark.skipif(SWAKS is None, reason="swaks is not installed")
 @pytest.mark.parametrize("how,auth", [("--tls", "LOGIN"), ("--tls", "PLAIN"),
                                       ("--tls-on-connect", "PLAIN"), ("--tls-on-connect", "LOGIN")])
