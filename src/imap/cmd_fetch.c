@@ -45,6 +45,8 @@ struct fetch_ctx {
 	size_t walk;
 	struct store *store;
 	struct imap_fetch_flagtab *flagtab; /* answering from the view with imap_fetch_render_meta */
+	struct imap_uid_range *recent;      /* the session's \Recent runs, for the store thread */
+	size_t recent_count;
 };
 
 static void fetch_ctx_free(void *arg)
@@ -58,6 +60,7 @@ static void fetch_ctx_free(void *arg)
 	free(c->changes);
 	free(c->vanished);
 	free(c->flagtab);
+	free(c->recent);
 	buf_free(&c->out);
 	free(c);
 }
@@ -95,7 +98,8 @@ static int render_one(const struct store_mail *m, void *arg)
 	if (c->uids[c->walk] != m->uid)
 		return 0;
 	struct imap_fetch_msg msg = { .seq = c->seqs[c->walk], .mail = m, .flags_changed = seen_changed(c, c->walk),
-				      .modseq = c->condstore };
+				      .modseq = c->condstore,
+				      .recent = imap_uid_ranges_contain(c->recent, c->recent_count, m->uid) };
 	struct imap_msg_data d;
 	imap_msg_data_init(&d);
 	int rc = imap_fetch_render(c->store, &c->spec, &msg, &d, &c->out, &c->err);
@@ -260,14 +264,15 @@ static enum imap_cmd_result fetch_from_view(struct imap_cmd *cmd)
 		c->flagtab = xmalloc(sizeof(*c->flagtab));
 		imap_fetch_flagtab_init(c->flagtab);
 	}
-	for (; c->flagtab != NULL && c->pos < c->count && c->out.len < IMAP_OUTPUT_CHUNK; c->pos++) {
-		uint32_t seq = c->seqs[c->pos];
-		imap_fetch_render_meta(&c->spec, c->flagtab, seq, v->uids[seq - 1], v->flags[seq - 1] & ~IMAP_VIEW_KEYWORDS,
-				       v->modseqs[seq - 1], &c->out);
-	}
 	for (; c->pos < c->count && c->out.len < IMAP_OUTPUT_CHUNK; c->pos++) {
 		uint32_t seq = c->seqs[c->pos];
-		struct imap_fetch_msg msg = { .seq = seq, .mail = &m, .modseq = c->condstore };
+		bool recent = imap_view_recent(s, v->uids[seq - 1]);
+		if (c->flagtab != NULL && !recent) { /* the table has no \Recent */
+			imap_fetch_render_meta(&c->spec, c->flagtab, seq, v->uids[seq - 1],
+					       v->flags[seq - 1] & ~IMAP_VIEW_KEYWORDS, v->modseqs[seq - 1], &c->out);
+			continue;
+		}
+		struct imap_fetch_msg msg = { .seq = seq, .mail = &m, .modseq = c->condstore, .recent = recent };
 		m.uid = v->uids[seq - 1];
 		m.flags = v->flags[seq - 1] & ~IMAP_VIEW_KEYWORDS;
 		m.modseq = v->modseqs[seq - 1];
@@ -302,6 +307,11 @@ static enum imap_cmd_result fetch_start(struct imap_cmd *cmd, struct fetch_ctx *
 	c->uids = xmalloc((c->count ? c->count : 1) * sizeof(uint32_t));
 	for (size_t i = 0; i < c->count; i++)
 		c->uids[i] = imap_view_uid(s->view, c->seqs[i]);
+	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2) && s->view->recent_count > 0) {
+		c->recent_count = s->view->recent_count;
+		c->recent = xmalloc(c->recent_count * sizeof(*c->recent));
+		memcpy(c->recent, s->view->recent, c->recent_count * sizeof(*c->recent));
+	}
 	if (c->set_seen)
 		c->changes = xcalloc(FETCH_BATCH, sizeof(*c->changes));
 	cmd->ctx = c;

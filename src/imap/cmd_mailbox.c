@@ -56,6 +56,18 @@ static int folder_status(struct store *st, int64_t address_id, const char *name,
 	return -1;
 }
 
+/* RFC 3501 2.3.2: how many messages the next session to SELECT the folder sees \Recent. */
+static int folder_recent(struct store *st, struct store_folder_status *fs, char *err_r, size_t size)
+{
+	const char *err = NULL;
+	uint32_t first;
+
+	if (store_folder_recent(st, fs->folder_id, &first, &fs->recent, &err) == 0)
+		return 0;
+	copy_err(err_r, size, err);
+	return -1;
+}
+
 /* ---- CREATE, DELETE, RENAME, SUBSCRIBE ---------------------------------------------------- */
 
 enum folder_op { OP_CREATE, OP_DELETE, OP_RENAME, OP_SUBSCRIBE, OP_UNSUBSCRIBE };
@@ -196,7 +208,7 @@ static int parse_status_items(const struct imap_arg *a, unsigned *items_r)
 static void write_status(struct imap_session *s, const char *name, unsigned items,
 			 const struct store_folder_status *st)
 {
-	const uint64_t values[] = { st->messages, 0, st->uidnext, st->uidvalidity, st->unseen, st->deleted,
+	const uint64_t values[] = { st->messages, st->recent, st->uidnext, st->uidvalidity, st->unseen, st->deleted,
 				    st->size, st->highestmodseq, s->cfg->max_message_size };
 	bool first = true;
 
@@ -228,6 +240,8 @@ static void status_work(struct store *st, void *arg)
 	struct status_ctx *c = arg;
 
 	c->rc = folder_status(st, c->address_id, c->name, &c->st, true, c->err, sizeof(c->err));
+	if (c->rc == 0 && (c->items & ST_RECENT))
+		c->rc = folder_recent(st, &c->st, c->err, sizeof(c->err));
 }
 
 static enum imap_cmd_result status_done(struct imap_cmd *cmd)
@@ -269,6 +283,8 @@ struct select_ctx {
 	enum imap_snapshot_how how;
 	uint32_t *vanished;
 	size_t n_vanished, cap_vanished;
+	uint32_t recent_first;       /* the folder's \Recent boundary as read */
+	uint32_t take_upto;          /* read-write: take [recent_first, take_upto) */
 	int rc;
 	char err[256];
 };
@@ -306,6 +322,8 @@ static void select_work(struct store *st, void *arg)
 		return;
 	/* after the lookup: the snapshot holds every change up to the HIGHESTMODSEQ just read */
 	c->rc = imap_snapshot_load(st, c->base, &c->st, &c->snap, &c->how, &err);
+	if (c->rc == 0)
+		c->rc = store_folder_recent(st, c->st.folder_id, &c->recent_first, NULL, &err);
 	if (c->rc == 0 && c->qresync && c->qr_uidvalidity == c->st.uidvalidity)
 		c->rc = store_mail_expunged_since(st, c->st.folder_id, c->qr_modseq, on_vanished, c, &err);
 	if (c->rc < 0)
@@ -329,7 +347,7 @@ static void write_qresync(struct imap_session *s, struct select_ctx *c)
 		if (v->modseqs[i] <= c->qr_modseq)
 			continue;
 		imap_printf(s, "* %u FETCH (UID %u FLAGS (", i + 1, v->uids[i]);
-		imap_write_flags(s, v->flags[i], NULL); /* XXX keywords are not in the view */
+		imap_write_flags(s, v->flags[i], NULL, imap_view_recent(s, v->uids[i])); /* XXX keywords are not in the view */
 		imap_printf(s, ") MODSEQ (%llu))\r\n", (unsigned long long)v->modseqs[i]);
 	}
 }
@@ -346,7 +364,7 @@ static void write_select_responses(struct imap_session *s, struct select_ctx *c)
 		imap_untagged(s, "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted");
 	imap_untagged(s, "%u EXISTS", v->count);
 	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2)) {
-		imap_untagged(s, "0 RECENT");
+		imap_untagged(s, "%u RECENT", imap_view_recent_count(s));
 		for (uint32_t i = 0; i < v->count && unseen == 0; i++)
 			if (!(v->flags[i] & STORE_FLAG_SEEN))
 				unseen = i + 1;
@@ -363,6 +381,55 @@ static void write_select_responses(struct imap_session *s, struct select_ctx *c)
 	}
 	if (c->qresync)
 		write_qresync(s, c);
+}
+
+static enum imap_cmd_result select_finish(struct imap_cmd *cmd)
+{
+	struct select_ctx *c = cmd->ctx;
+	struct imap_session *s = cmd->session;
+	struct imap_view *v = s->view;
+
+	if (c->rc < 0) /* the take failed: the messages stay \Recent for the next session */
+		log_warn("imap session=%s event=take-recent-failed error=\"%s\"", s->id, c->err);
+	else if (c->take_upto > 0)
+		imap_view_add_recent(v, c->recent_first, c->take_upto);
+	write_select_responses(s, c);
+	return imap_cmd_ok(cmd, "[%s] %s completed", v->readonly ? "READ-ONLY" : "READ-WRITE",
+			   v->readonly ? "EXAMINE" : "SELECT");
+}
+
+/* On the writer: a read-write SELECT takes the \Recent of the messages in its view. */
+static void take_recent_work(struct store *st, void *arg)
+{
+	struct select_ctx *c = arg;
+	const char *err = NULL;
+
+	c->rc = store_folder_take_recent(st, c->st.folder_id, c->take_upto, &c->recent_first, &err);
+	if (c->rc < 0)
+		copy_err(c->err, sizeof(c->err), err);
+}
+
+/*
+ * RFC 3501 2.3.2: \Recent belongs to the first session that selects the
+ * folder after the message arrived; EXAMINE sees it without taking it.
+ * IMAP4rev2 has no \Recent (RFC 9051), so such a session takes nothing.
+ */
+static enum imap_cmd_result select_recent(struct imap_cmd *cmd, struct imap_view *v)
+{
+	struct select_ctx *c = cmd->ctx;
+	uint32_t upto = v->count ? v->uids[v->count - 1] + 1 : 1;
+
+	if (cmd->session->enabled & IMAP_ENABLED_IMAP4REV2)
+		return select_finish(cmd);
+	if (v->readonly) {
+		imap_view_add_recent(v, c->recent_first, UINT32_MAX);
+		return select_finish(cmd);
+	}
+	v->recent_checked = upto;
+	if (c->recent_first >= upto)
+		return select_finish(cmd);
+	c->take_upto = upto;
+	return imap_cmd_store_call(cmd, STORE_CALL_WRITE, take_recent_work, select_finish);
 }
 
 static enum imap_cmd_result select_done(struct imap_cmd *cmd)
@@ -385,9 +452,7 @@ static enum imap_cmd_result select_done(struct imap_cmd *cmd)
 	/* A change committed between the listing and the watch is caught by the first sync. */
 	v->dirty = true;
 	imap_session_select(s, v);
-	write_select_responses(s, c);
-	return imap_cmd_ok(cmd, "[%s] %s completed", v->readonly ? "READ-ONLY" : "READ-WRITE",
-			   v->readonly ? "EXAMINE" : "SELECT");
+	return select_recent(cmd, v);
 }
 
 /* (CONDSTORE) or (QRESYNC (uidvalidity modseq [known-uids [seq-match]])) */
@@ -554,6 +619,7 @@ static void list_work(struct store *st, void *arg)
 {
 	struct list_ctx *c = arg;
 	const char *err = NULL;
+	uint32_t first;
 
 	c->rc = store_folder_list_all(st, c->address_id, on_list_folder, c, &err);
 	if (c->rc < 0) {
@@ -571,7 +637,9 @@ static void list_work(struct store *st, void *arg)
 		if (e->matched && (c->sel & SEL_SPECIAL_USE) && e->special_use[0] == '\0')
 			e->matched = false;
 		if (e->matched && (c->ret & RET_STATUS))
-			e->have_status = store_folder_status(st, c->address_id, e->name, &e->st, &err) == 1;
+			e->have_status = store_folder_status(st, c->address_id, e->name, &e->st, &err) == 1 &&
+					 (!(c->status_items & ST_RECENT) ||
+					  store_folder_recent(st, e->st.folder_id, &first, &e->st.recent, &err) == 0);
 	}
 }
 

@@ -21,8 +21,7 @@
 struct search_ctx {
 	struct imap_search_program prog;
 	int64_t folder_id;
-	uint32_t *view_uids;
-	size_t view_count;
+	struct imap_search_scope scope;
 	struct imap_search_result res;
 	const char *err;
 	bool failed;
@@ -34,7 +33,7 @@ static void search_ctx_free(void *arg)
 
 	imap_search_free(&c->prog);
 	imap_search_result_free(&c->res);
-	free(c->view_uids);
+	imap_search_scope_free(&c->scope);
 	free(c);
 }
 
@@ -42,7 +41,7 @@ static void search_work(struct store *s, void *arg)
 {
 	struct search_ctx *c = arg;
 
-	c->failed = imap_search_run(s, c->folder_id, &c->prog, c->view_uids, c->view_count, &c->res, &c->err) < 0;
+	c->failed = imap_search_run(s, c->folder_id, &c->prog, &c->scope, &c->res, &c->err) < 0;
 }
 
 /* Appends numbers as a sequence set with ranges ("1:3,7"): ESEARCH ALL. */
@@ -139,10 +138,7 @@ static struct search_ctx *search_ctx_new(struct imap_session *s)
 	const struct imap_view *v = s->view;
 
 	c->folder_id = v->folder_id;
-	c->view_count = v->count;
-	c->view_uids = xmalloc((v->count ? v->count : 1) * sizeof(uint32_t));
-	if (v->count > 0)
-		memcpy(c->view_uids, v->uids, v->count * sizeof(uint32_t));
+	imap_view_search_scope(s, &c->scope);
 	return c;
 }
 

@@ -20,8 +20,7 @@ struct sort_ctx {
 	bool esort;
 	unsigned return_opts;
 	int64_t folder_id;
-	uint32_t *view_uids;
-	size_t view_count;
+	struct imap_search_scope scope;
 	struct imap_search_result res;
 	size_t *order;
 	const char *err;
@@ -34,7 +33,7 @@ static void sort_ctx_free(void *arg)
 
 	imap_search_free(&c->prog);
 	imap_search_result_free(&c->res);
-	free(c->view_uids);
+	imap_search_scope_free(&c->scope);
 	free(c->order);
 	free(c);
 }
@@ -44,7 +43,7 @@ static void sort_work(struct store *s, void *arg)
 	struct sort_ctx *c = arg;
 	struct imap_sort_msg *msgs;
 
-	if (imap_search_run(s, c->folder_id, &c->prog, c->view_uids, c->view_count, &c->res, &c->err) < 0 ||
+	if (imap_search_run(s, c->folder_id, &c->prog, &c->scope, &c->res, &c->err) < 0 ||
 	    imap_sort_collect(s, &c->res, false, &msgs, &c->err) < 0) {
 		c->failed = true;
 		return;
@@ -167,10 +166,7 @@ enum imap_cmd_result imap_cmd_sort(struct imap_cmd *cmd)
 	if (c->prog.uses_saved)
 		return sort_refuse(cmd, c, "SEARCHRES ($) is not supported", false);
 	c->folder_id = s->view->folder_id;
-	c->view_count = s->view->count;
-	c->view_uids = xmalloc((c->view_count ? c->view_count : 1) * sizeof(uint32_t));
-	if (c->view_count > 0)
-		memcpy(c->view_uids, s->view->uids, c->view_count * sizeof(uint32_t));
+	imap_view_search_scope(s, &c->scope);
 	cmd->ctx = c;
 	cmd->ctx_free = sort_ctx_free;
 	return imap_cmd_store_call(cmd, STORE_CALL_READ, sort_work, sort_done);

@@ -72,7 +72,7 @@ static void write_fetch(struct imap_session *s, struct store_ctx *c, size_t i, b
 		buf_appendf(&b, "UID %u ", ch->uid);
 	if (!c->silent) {
 		buf_append(&b, "FLAGS (", 7);
-		imap_fetch_format_flags(ch->flags, ch->keywords, false, &b);
+		imap_fetch_format_flags(ch->flags, ch->keywords, imap_view_recent(s, ch->uid), &b);
 		buf_append(&b, ")", 1);
 	}
 	if (condstore)

@@ -18,8 +18,7 @@ struct thread_ctx {
 	struct imap_search_program prog;
 	bool uid;
 	int64_t folder_id;
-	uint32_t *view_uids;
-	size_t view_count;
+	struct imap_search_scope scope;
 	struct imap_search_result res;
 	struct buf out;
 	const char *err;
@@ -33,7 +32,7 @@ static void thread_ctx_free(void *arg)
 	imap_search_free(&c->prog);
 	imap_search_result_free(&c->res);
 	buf_free(&c->out);
-	free(c->view_uids);
+	imap_search_scope_free(&c->scope);
 	free(c);
 }
 
@@ -42,7 +41,7 @@ static void thread_work(struct store *s, void *arg)
 	struct thread_ctx *c = arg;
 	struct imap_sort_msg *msgs;
 
-	if (imap_search_run(s, c->folder_id, &c->prog, c->view_uids, c->view_count, &c->res, &c->err) < 0 ||
+	if (imap_search_run(s, c->folder_id, &c->prog, &c->scope, &c->res, &c->err) < 0 ||
 	    imap_sort_collect(s, &c->res, c->algo == IMAP_THREAD_REFERENCES, &msgs, &c->err) < 0) {
 		c->failed = true;
 		return;
@@ -93,10 +92,7 @@ enum imap_cmd_result imap_cmd_thread(struct imap_cmd *cmd)
 	}
 	c->uid = p->uid;
 	c->folder_id = s->view->folder_id;
-	c->view_count = s->view->count;
-	c->view_uids = xmalloc((c->view_count ? c->view_count : 1) * sizeof(uint32_t));
-	if (c->view_count > 0)
-		memcpy(c->view_uids, s->view->uids, c->view_count * sizeof(uint32_t));
+	imap_view_search_scope(s, &c->scope);
 	cmd->ctx = c;
 	cmd->ctx_free = thread_ctx_free;
 	return imap_cmd_store_call(cmd, STORE_CALL_READ, thread_work, thread_done);

@@ -54,6 +54,7 @@
 #include "auth/auth.h"
 #include "config/config.h"
 #include "imap/imap_parser.h"
+#include "imap/imap_search.h"
 #include "lib/buf.h"
 #include "net/conn.h"
 #include "net/server.h"
@@ -147,6 +148,15 @@ struct imap_view {
 	struct store_watch *watch;
 	bool dirty;              /* the store reported a change not yet synced */
 	struct imap_snapshot *shared; /* the arrays belong to this snapshot (copy on write) */
+	/*
+	 * \Recent in this session (RFC 3501 2.3.2): the UIDs it took from the
+	 * folder's boundary (store_folder_take_recent) at a read-write SELECT
+	 * and at syncs that brought new mail; with EXAMINE, every UID at or
+	 * above the boundary as it was (seen, not taken). Ascending runs.
+	 */
+	struct imap_uid_range *recent;
+	size_t recent_count;
+	uint32_t recent_checked;  /* read-write: UIDs below this were offered to the take */
 };
 
 struct imap_cmd;
@@ -271,8 +281,8 @@ void imap_write_string(struct imap_session *s, const char *p, size_t len);
 void imap_write_nstring(struct imap_session *s, const char *p, size_t len);
 /* A mailbox name (UTF-8): modified UTF-7 unless UTF8=ACCEPT/IMAP4rev2 is enabled. */
 void imap_write_mailbox(struct imap_session *s, const char *utf8_name);
-/* Flags as "\Seen \Flagged kw1 kw2" (no parentheses); keywords may be NULL. */
-void imap_write_flags(struct imap_session *s, uint32_t flags, const char *keywords);
+/* Flags as "\Seen \Flagged kw1 kw2 \Recent" (no parentheses); keywords may be NULL. */
+void imap_write_flags(struct imap_session *s, uint32_t flags, const char *keywords, bool recent);
 
 /* ---- argument helpers (imap_reply.c) ------------------------------------------------------ */
 
@@ -321,6 +331,15 @@ void imap_view_set_flags(struct imap_view *v, uint32_t seq, uint32_t flags, uint
 void imap_view_sync(struct imap_session *s, bool expunge_ok, void (*then)(struct imap_session *s));
 /* This session expunged seq: removes it and writes "* seq EXPUNGE" (or VANISHED with QRESYNC). */
 void imap_view_expunge_uid(struct imap_session *s, uint32_t uid);
+
+/* Adds [lo, hi) to the view's \Recent runs (lo at or above every earlier run; merged when adjacent). */
+void imap_view_add_recent(struct imap_view *v, uint32_t lo, uint32_t hi);
+/* Whether uid is \Recent in this session (never with IMAP4rev2: RFC 9051 removed \Recent). */
+bool imap_view_recent(const struct imap_session *s, uint32_t uid);
+/* How many of the view's messages are \Recent in this session (the RECENT response). */
+uint32_t imap_view_recent_count(const struct imap_session *s);
+/* What SEARCH, SORT and THREAD see of the session, copied for the store thread. */
+void imap_view_search_scope(const struct imap_session *s, struct imap_search_scope *sc_r);
 
 /* ---- imap_viewcache.c: folder snapshots shared between sessions ------------------------------ */
 

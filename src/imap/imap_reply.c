@@ -125,7 +125,7 @@ static const struct {
 	{ STORE_FLAG_DRAFT, "\\Draft" },
 };
 
-void imap_write_flags(struct imap_session *s, uint32_t flags, const char *keywords)
+void imap_write_flags(struct imap_session *s, uint32_t flags, const char *keywords, bool recent)
 {
 	bool first = true;
 
@@ -141,7 +141,10 @@ void imap_write_flags(struct imap_session *s, uint32_t flags, const char *keywor
 		if (!first)
 			conn_write(s->conn, " ", 1);
 		conn_write(s->conn, keywords, strlen(keywords));
+		first = false;
 	}
+	if (recent)
+		conn_write(s->conn, first ? "\\Recent" : " \\Recent", first ? 7 : 8);
 }
 
 /* ---- arguments ----------------------------------------------------------------------- */

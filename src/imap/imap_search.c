@@ -982,6 +982,7 @@ static int cmp_uid(const void *a, const void *b)
 struct run_ctx {
 	struct store *s;
 	const struct imap_search_program *prog;
+	const struct imap_search_scope *sc;
 	const uint32_t *view_uids;
 	size_t view_count;
 	struct uidset *cand;        /* NULL: every message is a candidate */
@@ -1018,6 +1019,8 @@ static int run_one(const struct store_mail *m, void *arg)
 	struct imap_search_msg msg = {
 		.seq = seq, .mail = m, .max_seq = (uint32_t)c->view_count,
 		.max_uid = c->view_count ? c->view_uids[c->view_count - 1] : 0, .load = run_load, .load_arg = c,
+		.recent = imap_uid_ranges_contain(c->sc->recent, c->sc->recent_count, m->uid),
+		.saved_uids = c->sc->saved, .saved_count = c->sc->saved_count,
 	};
 	int r;
 
@@ -1072,11 +1075,37 @@ static int fts_candidates(struct store *s, int64_t folder_id, const struct buf *
 	return 0;
 }
 
-int imap_search_run(struct store *s, int64_t folder_id, const struct imap_search_program *prog,
-		    const uint32_t *view_uids, size_t view_count, struct imap_search_result *res_r,
-		    const char **errstr_r)
+bool imap_uid_ranges_contain(const struct imap_uid_range *r, size_t n, uint32_t uid)
 {
-	struct run_ctx c = { .s = s, .prog = prog, .view_uids = view_uids, .view_count = view_count, .res = res_r };
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (uid < r[mid].lo)
+			hi = mid;
+		else if (uid >= r[mid].hi)
+			lo = mid + 1;
+		else
+			return true;
+	}
+	return false;
+}
+
+void imap_search_scope_free(struct imap_search_scope *sc)
+{
+	free(sc->view_uids);
+	free(sc->recent);
+	free(sc->saved);
+	memset(sc, 0, sizeof(*sc));
+}
+
+int imap_search_run(struct store *s, int64_t folder_id, const struct imap_search_program *prog,
+		    const struct imap_search_scope *sc, struct imap_search_result *res_r, const char **errstr_r)
+{
+	const uint32_t *view_uids = sc->view_uids;
+	size_t view_count = sc->view_count;
+	struct run_ctx c = { .s = s, .prog = prog, .sc = sc, .view_uids = view_uids, .view_count = view_count,
+			     .res = res_r };
 	struct uidset cand = { 0 };
 	struct buf words;
 	size_t n;

@@ -115,6 +115,26 @@ struct imap_search_hit {
 	int64_t internal_date, body_id;
 };
 
+/* UIDs lo <= uid < hi: a run of a session's \Recent messages (RFC 3501 2.3.2). */
+struct imap_uid_range {
+	uint32_t lo, hi;
+};
+
+/* Whether uid is in one of n ranges (ascending, disjoint). Pure. */
+bool imap_uid_ranges_contain(const struct imap_uid_range *r, size_t n, uint32_t uid);
+
+/* What a search sees of the session, copied for the store thread (owned: imap_search_scope_free). */
+struct imap_search_scope {
+	uint32_t *view_uids;             /* ascending; message i has sequence number i + 1 */
+	size_t view_count;
+	struct imap_uid_range *recent;   /* this session's \Recent messages (RECENT, NEW, OLD) */
+	size_t recent_count;
+	uint32_t *saved;                 /* SEARCHRES "$" (RFC 5182): sorted UIDs, or NULL */
+	size_t saved_count;
+};
+
+void imap_search_scope_free(struct imap_search_scope *sc);
+
 struct imap_search_result {
 	struct imap_search_hit *hits; /* ascending UID (and sequence) order */
 	size_t count;
@@ -123,14 +143,12 @@ struct imap_search_result {
 
 /*
  * Evaluates prog over the messages of the folder that are in the session's
- * view (view_uids ascending; message i has sequence number i + 1), on a
- * READ store thread. BODY/TEXT words narrow the candidates through the
+ * view (sc->view_uids), on a READ store thread. BODY/TEXT words narrow the candidates through the
  * full-text index first; the substring match decides. 0, or -1 with
  * *errstr_r.
  */
 int imap_search_run(struct store *s, int64_t folder_id, const struct imap_search_program *prog,
-		    const uint32_t *view_uids, size_t view_count, struct imap_search_result *res_r,
-		    const char **errstr_r);
+		    const struct imap_search_scope *sc, struct imap_search_result *res_r, const char **errstr_r);
 void imap_search_result_free(struct imap_search_result *res);
 
 /*

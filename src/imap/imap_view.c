@@ -51,6 +51,7 @@ struct imap_view *imap_view_new_shared(struct imap_snapshot *snap, const char *n
 void imap_view_free(struct imap_view *v)
 {
 	free(v->name);
+	free(v->recent);
 	if (v->shared != NULL) {
 		imap_snapshot_unref(&v->shared);
 	} else {
@@ -223,6 +224,64 @@ void imap_view_expunge_uid(struct imap_session *s, uint32_t uid)
 		imap_untagged(s, "%u EXPUNGE", seq);
 }
 
+/* ---- \Recent (RFC 3501 2.3.2) ---------------------------------------------------------- */
+
+void imap_view_add_recent(struct imap_view *v, uint32_t lo, uint32_t hi)
+{
+	if (lo >= hi)
+		return;
+	if (v->recent_count > 0) {
+		struct imap_uid_range *last = &v->recent[v->recent_count - 1];
+		ASSERT(lo >= last->lo);
+		if (lo <= last->hi) {
+			if (hi > last->hi)
+				last->hi = hi;
+			return;
+		}
+	}
+	v->recent = xrealloc(v->recent, (v->recent_count + 1) * sizeof(*v->recent));
+	v->recent[v->recent_count++] = (struct imap_uid_range){ lo, hi };
+}
+
+bool imap_view_recent(const struct imap_session *s, uint32_t uid)
+{
+	const struct imap_view *v = s->view;
+
+	if (v == NULL || (s->enabled & IMAP_ENABLED_IMAP4REV2))
+		return false;
+	return imap_uid_ranges_contain(v->recent, v->recent_count, uid);
+}
+
+uint32_t imap_view_recent_count(const struct imap_session *s)
+{
+	const struct imap_view *v = s->view;
+	uint32_t n = 0;
+
+	if (s->enabled & IMAP_ENABLED_IMAP4REV2)
+		return 0;
+	for (size_t i = 0; i < v->recent_count; i++) {
+		uint32_t hi = v->recent[i].hi;
+		n += (hi == UINT32_MAX ? v->count : lower_bound(v, hi)) - lower_bound(v, v->recent[i].lo);
+	}
+	return n;
+}
+
+void imap_view_search_scope(const struct imap_session *s, struct imap_search_scope *sc_r)
+{
+	const struct imap_view *v = s->view;
+
+	memset(sc_r, 0, sizeof(*sc_r));
+	sc_r->view_count = v->count;
+	sc_r->view_uids = xmalloc((v->count ? v->count : 1) * sizeof(uint32_t));
+	if (v->count > 0)
+		memcpy(sc_r->view_uids, v->uids, v->count * sizeof(uint32_t));
+	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2) && v->recent_count > 0) {
+		sc_r->recent_count = v->recent_count;
+		sc_r->recent = xmalloc(v->recent_count * sizeof(*sc_r->recent));
+		memcpy(sc_r->recent, v->recent, v->recent_count * sizeof(*sc_r->recent));
+	}
+}
+
 /* ---- sync ------------------------------------------------------------------------------ */
 
 struct sync_change {
@@ -241,6 +300,7 @@ struct sync_ctx {
 	size_t n_changes, cap_changes;
 	uint64_t highestmodseq;
 	uint32_t uidnext;
+	uint32_t take_upto, take_first; /* \Recent taken: [take_first, take_upto) */
 	int rc;
 	bool expunge_ok;
 	void (*then)(struct imap_session *s);
@@ -360,14 +420,15 @@ static void write_flags_fetch(struct imap_session *s, uint32_t seq, const struct
 	if (s->enabled & IMAP_ENABLED_QRESYNC)
 		imap_printf(s, "UID %u ", ch->uid);
 	imap_printf(s, "FLAGS (");
-	imap_write_flags(s, ch->flags, ch->keywords);
+	imap_write_flags(s, ch->flags, ch->keywords, imap_view_recent(s, ch->uid));
 	imap_printf(s, ")");
 	if (s->enabled & (IMAP_ENABLED_CONDSTORE | IMAP_ENABLED_QRESYNC))
 		imap_printf(s, " MODSEQ (%llu)", (unsigned long long)ch->modseq);
 	imap_printf(s, ")\r\n");
 }
 
-static void apply_changes(struct imap_session *s, struct sync_ctx *c)
+/* Applies the changes; true when new messages arrived (EXISTS sent). */
+static bool apply_changes(struct imap_session *s, struct sync_ctx *c)
 {
 	struct imap_view *v = s->view;
 	uint32_t old_count = v->count;
@@ -387,21 +448,79 @@ static void apply_changes(struct imap_session *s, struct sync_ctx *c)
 		v->modseqs[seq - 1] = ch->modseq;
 		write_flags_fetch(s, seq, ch);
 	}
-	if (v->count != old_count)
-		imap_untagged(s, "%u EXISTS", v->count);
+	if (v->count == old_count)
+		return false;
+	imap_untagged(s, "%u EXISTS", v->count);
+	return true;
+}
+
+static void sync_finish(struct imap_session *s, struct sync_ctx *c)
+{
+	void (*then)(struct imap_session *) = c->then;
+
+	sync_ctx_free(c);
+	then(s);
+}
+
+/* On the writer: this read-write session takes the new messages' \Recent. */
+static void take_work(struct store *st, void *arg)
+{
+	struct sync_ctx *c = arg;
+	const char *err = NULL;
+
+	c->rc = store_folder_take_recent(st, c->folder_id, c->take_upto, &c->take_first, &err);
+	if (c->rc < 0)
+		log_error("imap event=take-recent-failed folder=%lld error=\"%s\"", (long long)c->folder_id, err);
+}
+
+static void take_done(struct imap_session *s, void *arg)
+{
+	struct sync_ctx *c = arg;
+
+	s->sync = NULL;
+	s->syncing = false;
+	if (c->rc == 0 && s->view != NULL && s->view->folder_id == c->folder_id) {
+		imap_view_add_recent(s->view, c->take_first, c->take_upto);
+		s->view->recent_checked = c->take_upto;
+		imap_untagged(s, "%u RECENT", imap_view_recent_count(s));
+	}
+	sync_finish(s, c);
+}
+
+/*
+ * RFC 3501 7.3.2: RECENT follows EXISTS. New mail in a read-write IMAP4rev1
+ * session is first taken (a WRITE call): the first session told of a
+ * message is the one that sees it \Recent (2.3.2). Returns true when the
+ * take was started (it finishes the sync).
+ */
+static bool sync_recent(struct imap_session *s, struct sync_ctx *c)
+{
+	struct imap_view *v = s->view;
+	uint32_t upto = v->count ? v->uids[v->count - 1] + 1 : 1;
+
+	if (s->enabled & IMAP_ENABLED_IMAP4REV2)
+		return false;
+	if (v->readonly || upto <= v->recent_checked) {
+		imap_untagged(s, "%u RECENT", imap_view_recent_count(s));
+		return false;
+	}
+	c->take_upto = upto;
+	s->syncing = true;
+	s->sync = imap_async_start(s, STORE_CALL_WRITE, take_work, c, sync_ctx_free, take_done);
+	return true;
 }
 
 static void sync_done(struct imap_session *s, void *arg)
 {
 	struct sync_ctx *c = arg;
-	void (*then)(struct imap_session *) = c->then;
+	bool grew = false;
 
 	s->sync = NULL;
 	s->syncing = false;
 	if (c->rc == 0 && s->view != NULL && s->view->folder_id == c->folder_id) {
 		if (c->expunge_ok)
 			apply_expunges(s, c);
-		apply_changes(s, c);
+		grew = apply_changes(s, c);
 		if (!c->expunge_ok && c->n_expunged > 0)
 			s->view->dirty = true; /* the expunges are still to be reported: keep the old modseq */
 		else if (c->highestmodseq > s->view->highestmodseq)
@@ -409,8 +528,9 @@ static void sync_done(struct imap_session *s, void *arg)
 		if (c->uidnext > s->view->uidnext)
 			s->view->uidnext = c->uidnext;
 	}
-	sync_ctx_free(c);
-	then(s);
+	if (grew && sync_recent(s, c))
+		return;
+	sync_finish(s, c);
 }
 
 void imap_view_sync(struct imap_session *s, bool expunge_ok, void (*then)(struct imap_session *s))

@@ -392,6 +392,55 @@ int store_mail_expunged_since(struct store *s, int64_t folder_id, uint64_t since
 	return rc == SQLITE_DONE ? 0 : store_dberr(s, errstr_r, "database error");
 }
 
+/* ---- \Recent ---- */
+
+int store_folder_recent(struct store *s, int64_t folder_id, uint32_t *first_r, uint32_t *count_r,
+			const char **errstr_r)
+{
+	static const char sql[] = "SELECT f.recent_uid, (SELECT count(*) FROM mail m"
+				  " WHERE m.folder_id = f.id AND m.uid >= f.recent_uid) FROM folders f WHERE f.id = ?";
+	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, folder_id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*first_r = (uint32_t)sqlite3_column_int64(st, 0);
+		if (count_r != NULL)
+			*count_r = (uint32_t)sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return store_errf(s, errstr_r, "the folder no longer exists");
+	return rc == SQLITE_ROW ? 0 : store_dberr(s, errstr_r, "database error");
+}
+
+static int take_recent_txn(struct store *s, int64_t folder_id, uint32_t upto, uint32_t *first_r,
+			   const char **errstr_r)
+{
+	static const char sql[] = "UPDATE folders SET recent_uid = ?2 WHERE id = ?1 AND recent_uid < ?2";
+
+	if (store_folder_recent(s, folder_id, first_r, NULL, errstr_r) < 0)
+		return -1;
+	if (*first_r >= upto)
+		return 0;
+	return store_run(s, sql, errstr_r, 2, folder_id, (int64_t)upto);
+}
+
+int store_folder_take_recent(struct store *s, int64_t folder_id, uint32_t upto, uint32_t *first_r,
+			     const char **errstr_r)
+{
+	/* read and move in one transaction: two sessions never take the same message */
+	if (store_begin(s, errstr_r) < 0)
+		return -1;
+	if (take_recent_txn(s, folder_id, upto, first_r, errstr_r) < 0) {
+		store_rollback(s);
+		return -1;
+	}
+	return store_commit(s, errstr_r);
+}
+
 /* ---- APPEND ---- */
 
 struct new_mail {

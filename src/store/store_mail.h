@@ -54,6 +54,7 @@ struct store_folder_status {
 	uint32_t unseen;     /* messages without \Seen */
 	uint32_t deleted;    /* messages with \Deleted */
 	uint64_t size;       /* total bytes (STATUS SIZE) */
+	uint32_t recent;     /* \Recent for the next session: filled by callers of store_folder_recent only */
 };
 
 /*
@@ -87,6 +88,24 @@ int store_folder_lookup(struct store *s, int64_t address_id, const char *name, s
 int store_folder_list_all(struct store *s, int64_t address_id,
 			  void (*cb)(const struct store_folder *f, bool subscribed, void *arg), void *arg,
 			  const char **errstr_r);
+
+/* ---- \Recent (RFC 3501 2.3.2) ------------------------------------------------------ */
+
+/*
+ * A folder's \Recent boundary: *first_r gets the first UID no session has
+ * taken yet (messages at or above it are \Recent for the next read-write
+ * SELECT), *count_r (may be NULL) how many messages are at or above it.
+ */
+int store_folder_recent(struct store *s, int64_t folder_id, uint32_t *first_r, uint32_t *count_r,
+			const char **errstr_r);
+/*
+ * A read-write SELECT (or its session's later sync) takes the messages below
+ * upto: moves the boundary up to upto and gives the old one in *first_r, so
+ * that the messages in [*first_r, upto) are \Recent in that session and in
+ * no other (an empty range when another session took them first).
+ */
+int store_folder_take_recent(struct store *s, int64_t folder_id, uint32_t upto, uint32_t *first_r,
+			     const char **errstr_r);
 
 /* ---- messages ---------------------------------------------------------------------- */
 

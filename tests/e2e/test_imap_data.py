@@ -140,16 +140,17 @@ def test_fetch_flags_from_the_view_and_keywords(hermod):
     # FETCH (UID FLAGS MODSEQ) is answered from the session's view unless a message has
     # keywords (the view does not hold their text): both must give the same answers.
     c = setup_box(hermod, [simple("k%d" % i, "1 Jan 2020 00:00 +0000", "<k%d@x>" % i) for i in range(3)])
+    # the first session to select the new messages has them \Recent (RFC 3501 2.3.2)
     typ, data = c.fetch("1:*", "(UID FLAGS)")
     assert typ == "OK" and [d.decode() for d in data] == [
-        "1 (UID 1 FLAGS ())", "2 (UID 2 FLAGS ())", "3 (UID 3 FLAGS ())"], data
+        "1 (UID 1 FLAGS (\\Recent))", "2 (UID 2 FLAGS (\\Recent))", "3 (UID 3 FLAGS (\\Recent))"], data
     c.store("2", "+FLAGS", "($Label1 \\Flagged)")
     c.store("3", "+FLAGS", "(\\Seen)")
     typ, data = c.fetch("1:*", "(FLAGS UID)")
     got = [d.decode() for d in data]
-    assert got[0] == "1 (FLAGS () UID 1)", got
+    assert got[0] == "1 (FLAGS (\\Recent) UID 1)", got
     assert "$Label1" in got[1] and "\\Flagged" in got[1], got
-    assert got[2] == "3 (FLAGS (\\Seen) UID 3)", got
+    assert got[2] == "3 (FLAGS (\\Seen \\Recent) UID 3)", got
     # a new session builds its view from the store: the keyword is still reported
     c2 = imaputil.login(hermod)
     c2.select("INBOX")

@@ -368,6 +368,25 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* \Recent runs (RFC 3501 2.3.2): [lo, hi), ascending. */
+static void test_uid_ranges(void **state)
+{
+	static const struct imap_uid_range r[] = { { 3, 5 }, { 9, 10 }, { 20, UINT32_MAX } };
+	static const struct {
+		uint32_t uid;
+		bool in;
+	} cases[] = { { 1, false }, { 2, false }, { 3, true }, { 4, true }, { 5, false }, { 8, false },
+		      { 9, true }, { 10, false }, { 19, false }, { 20, true }, { 4000000000u, true } };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (imap_uid_ranges_contain(r, 3, cases[i].uid) != cases[i].in)
+			fail_msg("uid %u: expected %s", cases[i].uid, cases[i].in ? "in" : "out");
+	assert_false(imap_uid_ranges_contain(NULL, 0, 1));
+	assert_true(imap_uid_ranges_contain(r, 1, 4));
+	assert_false(imap_uid_ranges_contain(r, 1, 9));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,7 +396,7 @@ int main(void)
 		cmocka_unit_test(test_date_keys),     cmocka_unit_test(test_header_keys),
 		cmocka_unit_test(test_text_keys),     cmocka_unit_test(test_operators),
 		cmocka_unit_test(test_loader_failure), cmocka_unit_test(test_fold),
-		cmocka_unit_test(test_fts_words),
+		cmocka_unit_test(test_fts_words),     cmocka_unit_test(test_uid_ranges),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }

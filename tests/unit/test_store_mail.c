@@ -898,6 +898,35 @@ static void test_append_many_all_or_nothing(void **state)
 	free(tmpdir);
 }
 
+/* \Recent: a boundary taken once (RFC 3501 2.3.2). */
+static void test_recent_boundary(void **state)
+{
+	struct fixture *f = *state;
+	uint32_t first = 0, count = 9;
+
+	OK(store_folder_recent(f->s, f->inbox, &first, &count, E));
+	assert_int_equal(first, 1);
+	assert_int_equal(count, 0);
+	deliver(f, f->addr, "Subject: a\r\n\r\na\r\n");
+	deliver(f, f->addr, "Subject: b\r\n\r\nb\r\n");
+	OK(store_folder_recent(f->s, f->inbox, &first, &count, E));
+	assert_int_equal(count, 2);
+	/* the first session takes 1 and 2 */
+	OK(store_folder_take_recent(f->s, f->inbox, first + 2, &first, E));
+	assert_int_equal(first, 1);
+	OK(store_folder_recent(f->s, f->inbox, &first, &count, E));
+	assert_int_equal(first, 3);
+	assert_int_equal(count, 0);
+	/* a second one finds nothing left below 3: an empty range */
+	OK(store_folder_take_recent(f->s, f->inbox, 3, &first, E));
+	assert_int_equal(first, 3);
+	/* the boundary never moves down */
+	OK(store_folder_take_recent(f->s, f->inbox, 2, &first, E));
+	OK(store_folder_recent(f->s, f->inbox, &first, &count, E));
+	assert_int_equal(first, 3);
+	REFUSED(store_folder_recent(f->s, 9999, &first, &count, E), "no longer exists");
+}
+
 /* ---- append ---- */
 
 struct collect {
@@ -1634,6 +1663,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_async_idle_work, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_address_remove_frees_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_append_many_all_or_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recent_boundary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_call_and_watch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_watch_unwatch_in_callback, setup, teardown),
