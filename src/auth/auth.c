@@ -33,6 +33,7 @@
 #include "lib/xalloc.h"
 #include "store/store.h"
 #include "store/store_mail.h"
+#include "store/store_manage.h"
 
 #define AUTH_THREADS_MAX 16
 #define AUTH_THROTTLE_BUCKETS 4096
@@ -52,6 +53,7 @@ struct auth_req {
 	bool check; /* false: refused by the throttle, nothing to verify */
 	bool account; /* an account login (address holds the login) */
 	char peer_ip[64];
+	const char *protocol; /* static text, for the history; NULL for account logins */
 	char address[320];
 	char *password; /* sodium_malloc'd; NULL once wiped */
 	auth_cb cb;
@@ -167,6 +169,24 @@ static void verify_account(struct store *s, struct auth_req *r)
 		sodium_memzero(hash, sizeof(hash));
 }
 
+/*
+ * The address's action history gets every login and failed login, with
+ * protocol and IP (the seed's "view the action history"). Best effort: the
+ * answer to the client never waits on it failing. Failures are bounded by
+ * the throttling (auth_max_failures per window), so they cannot flood it.
+ */
+static void record_login(struct store *s, const struct auth_req *r, int64_t address_id)
+{
+	char detail[128];
+	const char *err = NULL;
+
+	snprintf(detail, sizeof(detail), "%s%s%s", r->protocol != NULL ? r->protocol : "?",
+		 r->result == AUTH_OK ? "" : ": ", r->result == AUTH_OK ? "" : r->reason);
+	if (store_history_add(s, address_id, (int64_t)time(NULL), r->address,
+			      r->result == AUTH_OK ? "login" : "login-failed", detail, r->peer_ip, &err) < 0)
+		log_warn("auth event=history-failed address=%s error=\"%s\"", r->address, err ? err : "unknown");
+}
+
 static void verify(struct store *s, struct auth_req *r)
 {
 	if (r->account) {
@@ -186,15 +206,18 @@ static void verify(struct store *s, struct auth_req *r)
 		set_result(r, AUTH_FAILED, found == 0 ? "no-such-address" : "no-password");
 	} else if (!password_verify(login.password_hash, r->password)) {
 		set_result(r, AUTH_FAILED, "wrong-password");
-	} else if (login.kind != ADDRESS_MAILBOX && login.kind != ADDRESS_NOREPLY) {
+	} else if (login.kind == ADDRESS_ALIAS) {
 		/* Checked after the password: the answer must not reveal what kind an address is. */
 		set_result(r, AUTH_FAILED, "kind-cannot-log-in");
 	} else {
 		set_result(r, AUTH_OK, "ok");
 		r->id.address_id = login.address_id;
 		snprintf(r->id.address, sizeof(r->id.address), "%s", login.address);
+		r->id.kind = login.kind;
 		r->id.plan = login.plan;
 	}
+	if (found == 1)
+		record_login(s, r, login.address_id);
 	sodium_memzero(login.password_hash, sizeof(login.password_hash));
 }
 
@@ -508,12 +531,14 @@ static void who_copy(char *dst, size_t size, const char *src, bool lower)
 	dst[i] = '\0';
 }
 
-static struct auth_req *login_start(struct auth_service *as, bool account, const char *peer_ip, const char *who,
-				    const char *password, auth_cb cb, void *arg)
+static struct auth_req *login_start(struct auth_service *as, const char *protocol, const char *peer_ip,
+				    const char *who, const char *password, auth_cb cb, void *arg)
 {
 	struct auth_req *r = xcalloc(1, sizeof(*r));
+	bool account = protocol == NULL;
 
 	r->as = as;
+	r->protocol = protocol;
 	r->cb = cb;
 	r->arg = arg;
 	r->account = account;
@@ -538,16 +563,17 @@ static struct auth_req *login_start(struct auth_service *as, bool account, const
 	return r;
 }
 
-struct auth_req *auth_login(struct auth_service *as, const char *peer_ip, const char *address,
-			    const char *password, auth_cb cb, void *arg)
+struct auth_req *auth_login(struct auth_service *as, const char *protocol, const char *peer_ip,
+			    const char *address, const char *password, auth_cb cb, void *arg)
 {
-	return login_start(as, false, peer_ip, address, password, cb, arg);
+	ASSERT(protocol != NULL);
+	return login_start(as, protocol, peer_ip, address, password, cb, arg);
 }
 
 struct auth_req *auth_login_account(struct auth_service *as, const char *peer_ip, const char *login,
 				    const char *password, auth_cb cb, void *arg)
 {
-	return login_start(as, true, peer_ip, login, password, cb, arg);
+	return login_start(as, NULL, peer_ip, login, password, cb, arg);
 }
 
 void auth_req_cancel(struct auth_req *req)
@@ -583,7 +609,10 @@ static int open_wake_pipe(struct auth_service *as, const char **errstr_r)
 static int start_workers(struct auth_service *as, unsigned threads, const char *data_dir, const char **errstr_r)
 {
 	for (unsigned i = 0; i < threads; i++) {
-		if (store_open(data_dir, &as->stores[i], errstr_r) < 0)
+		/* synchronous=NORMAL: this connection writes only the login history,
+		 * which needs no fsync of its own (it is durable with the next one) */
+		if (store_open(data_dir, &as->stores[i], errstr_r) < 0 ||
+		    store_set_sync_normal(as->stores[i], errstr_r) < 0)
 			return -1;
 		struct worker_arg *wa = xmalloc(sizeof(*wa));
 		wa->as = as;

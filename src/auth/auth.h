@@ -24,6 +24,7 @@
 
 #include "config/config.h"
 #include "lib/slice.h"
+#include "store/store.h"
 
 struct auth_service;
 struct auth_req;
@@ -38,6 +39,7 @@ enum auth_result {
 struct auth_identity {
 	int64_t address_id;
 	char address[320]; /* local@domain, lower case */
+	enum address_kind kind; /* a catchall logs in to read, never to send */
 	enum plan plan;
 	int64_t account_id; /* auth_login_account only (address fields then empty) */
 	char login[320];
@@ -58,10 +60,12 @@ void auth_service_set_config(struct auth_service *as, const struct config *cfg);
 
 /*
  * Checks address + password. The password is copied and wiped after use.
- * Only addresses of kind mailbox and noreply can log in.
+ * Addresses of kind mailbox, noreply and catchall (one with a password) can
+ * log in; protocol ("imap", "pop3", "submission") goes into the address's
+ * action history with the outcome and the IP.
  */
-struct auth_req *auth_login(struct auth_service *as, const char *peer_ip, const char *address,
-			    const char *password, auth_cb cb, void *arg);
+struct auth_req *auth_login(struct auth_service *as, const char *protocol, const char *peer_ip,
+			    const char *address, const char *password, auth_cb cb, void *arg);
 /*
  * Checks an account's login + its account password (the Manager's API):
  * never an address password, and auth_login never takes an account's.

@@ -14,8 +14,13 @@
 static const char *const kind_names[] = { "mailbox", "catchall", "noreply", "alias" };
 #define KIND_COUNT (sizeof(kind_names) / sizeof(kind_names[0]))
 
-/* Mailboxes and no-reply addresses send mail, so they log in; the others do not. */
+/* Mailboxes and no-reply addresses log in to send; a catchall may, to be read; an alias never. */
 static bool kind_has_password(const char *kind)
+{
+	return strcmp(kind, "mailbox") == 0 || strcmp(kind, "noreply") == 0 || strcmp(kind, "catchall") == 0;
+}
+
+static bool kind_needs_password(const char *kind)
 {
 	return strcmp(kind, "mailbox") == 0 || strcmp(kind, "noreply") == 0;
 }
@@ -76,7 +81,7 @@ int cli_address_add(struct cli *c, const struct cli_args *a)
 	json_decref(res);
 	res = NULL;
 	json_object_del(params, "dry_run");
-	if (status == CLI_OK && kind_has_password(kind))
+	if (status == CLI_OK && (kind_needs_password(kind) || cli_opt_flag(a, "password-stdin")))
 		status = cli_call_password(c, "address.create", params, "password", cli_json_str(params, "address"), a,
 					   &res);
 	else if (status == CLI_OK)

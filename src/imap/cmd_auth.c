@@ -158,7 +158,7 @@ static enum imap_cmd_result start_login(struct imap_cmd *cmd, const char *user, 
 	if (user[0] == '\0')
 		return imap_cmd_no(cmd, "[AUTHENTICATIONFAILED] Authentication failed");
 	cmd->run = step_done;
-	cmd->auth = auth_login(s->server->auth, conn_peer_ip(s->conn), user, pass, on_auth, cmd);
+	cmd->auth = auth_login(s->server->auth, "imap", conn_peer_ip(s->conn), user, pass, on_auth, cmd);
 	return IMAP_CMD_WAIT;
 }
 

@@ -28,8 +28,17 @@
 enum addr_for { FOR_ME, FOR_SHARED, FOR_MEMBER, FOR_EXTERNAL };
 static const char *const for_names[] = { "me", "shared", "member", "external" };
 
-/* Mailboxes and no-reply addresses send mail, so they log in; the others do not. */
+/*
+ * Mailboxes and no-reply addresses send mail, so they log in and need a
+ * password. A catchall may have one: the seed reads a catchall's mail by
+ * logging in to it (IMAP/POP3 only: it never sends). An alias has none.
+ */
 static bool kind_has_password(enum address_kind kind)
+{
+	return kind == ADDRESS_MAILBOX || kind == ADDRESS_NOREPLY || kind == ADDRESS_CATCHALL;
+}
+
+static bool kind_needs_password(enum address_kind kind)
 {
 	return kind == ADDRESS_MAILBOX || kind == ADDRESS_NOREPLY;
 }
@@ -175,7 +184,7 @@ static int param_targets(json_t *params, struct addr_new *n, struct manage_error
 /* The rules that need no store: kind, who, password and targets. */
 static int create_rules(struct manage_ctx *ctx, json_t *params, struct addr_new *n, struct manage_error *err)
 {
-	bool needs_password = kind_has_password(n->kind) && (n->who == FOR_ME || n->who == FOR_SHARED);
+	bool needs_password = kind_needs_password(n->kind) && (n->who == FOR_ME || n->who == FOR_SHARED);
 
 	if (n->who == FOR_ME && ctx->actor.system)
 		return manage_fail_field(err, "for", "for \"me\" needs an account; the operator creates \"shared\" addresses");
@@ -307,7 +316,7 @@ static int op_address_create(struct manage_ctx *ctx, json_t *params, json_t **re
 		return -1;
 	if (n.dry_run) {
 		*result_r = json_pack("{s:b, s:s, s:b}", "dry_run", 1, "address", n.text, "needs_password",
-				      kind_has_password(n.kind) && (n.who == FOR_ME || n.who == FOR_SHARED));
+				      kind_needs_password(n.kind) && (n.who == FOR_ME || n.who == FOR_SHARED));
 		return 0;
 	}
 	if (n.password && manage_hash_param(params, "password", hash, err) < 0)

@@ -448,7 +448,7 @@ void pop3_login(struct pop3_session *s, const char *user, const char *password)
 {
 	pop3_set_state(s, POP3_STATE_LOGIN);
 	s->have_user = false;
-	s->auth_pending = auth_login(s->server->auth, conn_peer_ip(s->conn), user, password, on_auth, s);
+	s->auth_pending = auth_login(s->server->auth, "pop3", conn_peer_ip(s->conn), user, password, on_auth, s);
 	arm_timer(s);
 	pop3_update_reading(s);
 }

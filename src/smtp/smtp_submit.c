@@ -148,6 +148,12 @@ static void on_auth(enum auth_result result, const struct auth_identity *id, con
 	smtp_set_state(s, SMTP_STATE_READY);
 	switch (result) {
 	case AUTH_OK:
+		if (id->kind == ADDRESS_CATCHALL) {
+			/* a catchall receives only (it logs in to IMAP/POP3 to be read) */
+			log_info("smtp session=%s event=auth-refused address=%s reason=catchall", s->id, id->address);
+			smtp_reply(s, "535 5.7.1 %s is a catchall address: it receives mail but cannot send", id->address);
+			break;
+		}
 		s->authenticated = true;
 		s->identity = *id;
 		log_info("smtp session=%s event=auth-ok address=%s plan=%s", s->id, id->address,
@@ -173,7 +179,7 @@ static void on_auth(enum auth_result result, const struct auth_identity *id, con
 static void login(struct smtp_session *s, const char *user, const char *pass)
 {
 	smtp_set_state(s, SMTP_STATE_SASL); /* nothing is read until the answer */
-	s->auth_req = auth_login(s->server->auth, conn_peer_ip(s->conn), user, pass, on_auth, s);
+	s->auth_req = auth_login(s->server->auth, "submission", conn_peer_ip(s->conn), user, pass, on_auth, s);
 	smtp_update_reading(s);
 }
 

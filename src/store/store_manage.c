@@ -65,6 +65,11 @@ int store_address_org(struct store *s, int64_t address_id, int64_t *org_id_r, co
 	return store_step_id(s, st, org_id_r, errstr_r);
 }
 
+int store_set_sync_normal(struct store *s, const char **errstr_r)
+{
+	return store_exec(s, "PRAGMA synchronous=NORMAL", errstr_r);
+}
+
 int store_history_add(struct store *s, int64_t address_id, int64_t at, const char *actor, const char *action,
 		      const char *detail, const char *ip, const char **errstr_r)
 {

@@ -18,6 +18,12 @@ int store_access_perms(struct store *s, int64_t account_id, int64_t address_id, 
 		       const char **errstr_r);
 /* The organisation owning address_id's domain: 1 (org_id_r set), 0 no such address. */
 int store_address_org(struct store *s, int64_t address_id, int64_t *org_id_r, const char **errstr_r);
+/*
+ * Commits on this connection without an fsync of their own (WAL
+ * synchronous=NORMAL: durable at the next synced commit or checkpoint); for
+ * connections that write only what may be lost in a crash (login history).
+ */
+int store_set_sync_normal(struct store *s, const char **errstr_r);
 /* Appends one entry to an address's action history. */
 int store_history_add(struct store *s, int64_t address_id, int64_t at, const char *actor, const char *action,
 		      const char *detail, const char *ip, const char **errstr_r);

@@ -14,7 +14,7 @@
 #define STORE_SEGMENT_MAX_BYTES (64u * 1024 * 1024)
 /* A spool keeps a body in memory up to this size, then spills to a file. */
 #define SPOOL_MEMORY_MAX_BYTES (64u * 1024)
-#define STORE_STMT_CACHE 256 /* > the number of distinct SQL strings (about 110 today) */
+#define STORE_STMT_CACHE 512 /* > the number of distinct SQL strings (about 200 today) */
 
 struct store_stmt_slot {
 	const char *sql; /* identity: the address of a static string */

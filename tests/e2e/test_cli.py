@@ -167,7 +167,7 @@ def test_help_lists_every_verb(cli):
     ["account", "add", "bob", "--role", "admin"],   # --role without --org
     ["domain", "add", "a.org", "--plan", "gold"],
     ["address", "add", "x@example.org", "--kind", "robot"],
-    ["address", "add", "x@example.org", "--kind", "catchall", "--password-stdin"],
+    ["address", "add", "x@example.org", "--kind", "alias", "--target", "y@example.org", "--password-stdin"],
     ["address", "add", "x@example.org", "--kind", "alias"],   # alias without --target
     ["address", "add", "x@example.org", "--target", "y@example.org"],
     ["access", "grant", "bob", "x@example.org", "--perms", "read,fly"],
@@ -707,8 +707,11 @@ def test_address_passwd(dom):
     dom.ok("address", "passwd", "alice@example.org", "--password-stdin", input=PW2 + "\n")
     [h] = dom.hashes_of("address")
     assert verify(h, PW2)
+    # a catchall may get a password (to be read over IMAP/POP3); an alias never has one
     dom.ok("address", "add", "catchall@example.org", "--kind", "catchall")
-    r = dom.fails("address", "passwd", "catchall@example.org", "--password-stdin", input=PW + "\n")
+    dom.ok("address", "passwd", "catchall@example.org", "--password-stdin", input=PW + "\n")
+    dom.ok("address", "add", "fw@example.org", "--kind", "alias", "--target", "alice@example.org")
+    r = dom.fails("address", "passwd", "fw@example.org", "--password-stdin", input=PW + "\n")
     assert "no password" in r.err
     dom.fails("address", "passwd", "nobody@example.org", "--password-stdin", input=PW + "\n")
 

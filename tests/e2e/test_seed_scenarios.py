@@ -101,8 +101,10 @@ def test_for_another_user_invitation_then_sharing_link(hermod, owner):
 
 
 def test_generic_addresses_catchall_and_noreply(hermod, owner):
+    # a catchall may have a password: "you can see the emails by logging in to the catchall"
     owner.expect(201, "POST", "/api/v1/addresses",
-                 {"address": "catchall@hosted.test", "kind": "catchall", "for": "shared"})
+                 {"address": "catchall@hosted.test", "kind": "catchall", "for": "shared",
+                  "password": BOX_PASSWORD})
     owner.expect(201, "POST", "/api/v1/addresses",
                  {"address": "noreply@hosted.test",
                   "kind": "noreply", "for": "shared", "password": BOX_PASSWORD})
@@ -115,12 +117,25 @@ def test_generic_addresses_catchall_and_noreply(hermod, owner):
         code, text = e.value.recipients["noreply@hosted.test"]
         assert code == 550 and b"no-reply" in text
     assert hermod.count("catchall@hosted.test") == 1
+    assert any("for john" in b for b in inbox_bodies(hermod, "catchall@hosted.test", BOX_PASSWORD))
+    # it receives only: submission refuses it, saying why
+    with smtplib.SMTP("127.0.0.1", hermod.submission_port) as s:
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            s.login("catchall@hosted.test", BOX_PASSWORD)
+        assert e.value.smtp_code == 535 and b"catchall address: it receives mail but cannot send" in e.value.smtp_error
     # but it sends (confirmation mails, bills)
     with smtplib.SMTP("127.0.0.1", hermod.submission_port) as s:
         s.login("noreply@hosted.test", BOX_PASSWORD)
         s.sendmail("noreply@hosted.test", ["alice@hosted.test"],
                    b"From: noreply@hosted.test\r\nTo: alice@hosted.test\r\nSubject: your bill\r\n\r\nbill\r\n")
     assert hermod.count("alice@hosted.test") == 1
+    # the action history names each login with its protocol and IP, and the failed ones
+    assert not imap_login_ok(hermod, "catchall@hosted.test", "not-the-password")
+    history = owner.expect(200, "GET", "/api/v1/addresses/catchall@hosted.test/history")["entries"]
+    seen = {(h["action"], h["detail"].split(":")[0], h["ip"]) for h in history}
+    assert ("login", "imap", "127.0.0.1") in seen, history
+    assert ("login", "submission", "127.0.0.1") in seen, history
+    assert ("login-failed", "imap", "127.0.0.1") in seen, history
 
 
 def test_several_addresses_from_csv_then_delete_one(hermod, owner):

@@ -164,7 +164,7 @@ static void spin(struct fix *f, unsigned ms)
 static enum auth_result login(struct fix *f, const char *ip, const char *addr, const char *pw, struct outcome *o)
 {
 	memset(o, 0, sizeof(*o));
-	auth_login(f->as, ip, addr, pw, on_result, o);
+	auth_login(f->as, "imap", ip, addr, pw, on_result, o);
 	/* Never answered inside auth_login: the caller must be able to store the handle first. */
 	assert_false(o->called);
 	wait_for(f, o);
@@ -293,8 +293,8 @@ static void test_cancel(void **state)
 	memset(&o1, 0, sizeof(o1));
 	memset(&o2, 0, sizeof(o2));
 	/* Cancelled right away: never answered, but the failures still count. */
-	auth_req_cancel(auth_login(f->as, "192.0.2.20", "alice@x.test", "bad1", on_result, &o1));
-	auth_req_cancel(auth_login(f->as, "192.0.2.20", "alice@x.test", "bad2", on_result, &o2));
+	auth_req_cancel(auth_login(f->as, "imap", "192.0.2.20", "alice@x.test", "bad1", on_result, &o1));
+	auth_req_cancel(auth_login(f->as, "imap", "192.0.2.20", "alice@x.test", "bad2", on_result, &o2));
 	spin(f, 1500);
 	assert_false(o1.called);
 	assert_false(o2.called);
@@ -312,11 +312,11 @@ static void test_cancel_delayed_and_free(void **state)
 	(void)state;
 	memset(&o1, 0, sizeof(o1));
 	memset(&o2, 0, sizeof(o2));
-	r = auth_login(f->as, "192.0.2.30", "alice@x.test", "bad", on_result, &o1);
+	r = auth_login(f->as, "imap", "192.0.2.30", "alice@x.test", "bad", on_result, &o1);
 	spin(f, 1500); /* the check is done; the answer waits 5 s */
 	assert_false(o1.called);
 	auth_req_cancel(r);
-	auth_login(f->as, "192.0.2.31", "alice@x.test", PW, on_result, &o2);
+	auth_login(f->as, "imap", "192.0.2.31", "alice@x.test", PW, on_result, &o2);
 	fix_free(f); /* no callback, no leak (LeakSanitizer) */
 	assert_false(o1.called);
 	assert_false(o2.called);

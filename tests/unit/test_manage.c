@@ -563,7 +563,8 @@ static void test_address_create_refusals(void **state)
 	ERR(f, MANAGE_INVALID, "invalid_parameter", "olga", "address.create",
 	    "{\"address\": \"n@example.test\", \"for\": \"me\"}");
 	ERR(f, MANAGE_INVALID, "invalid_parameter", "olga", "address.create",
-	    "{\"address\": \"n@example.test\", \"kind\": \"catchall\", \"password\": \"%s\"}", PW_ADDR);
+	    "{\"address\": \"n@example.test\", \"kind\": \"alias\", \"targets\": [\"mia@example.test\"],"
+	    " \"password\": \"%s\"}", PW_ADDR);
 	ERR(f, MANAGE_INVALID, "invalid_parameter", "olga", "address.create",
 	    "{\"address\": \"n@example.test\", \"kind\": \"alias\"}");
 	ERR(f, MANAGE_INVALID, "invalid_parameter", "olga", "address.create",
@@ -689,9 +690,13 @@ static void test_address_password_quota(void **state)
 	OKC(f, "mia", "address.password", "{\"address\": \"mia@example.test\", \"password\": \"%s\"}", PW_ADDR);
 	assert_true(password_verify(hash_of_address(f, "mia", "example.test"), PW_ADDR));
 	assert_true(password_verify(hash_of_account(f, "mia"), PW_MIA));
+	/* a catchall may get a password (to be read); an alias never has one */
 	OKC(f, "olga", "address.create", "{\"address\": \"c@example.test\", \"kind\": \"catchall\", \"for\": \"shared\"}");
+	OKC(f, "olga", "address.password", "{\"address\": \"c@example.test\", \"password\": \"%s\"}", PW_ADDR);
+	OKC(f, "olga", "address.create",
+	    "{\"address\": \"fw@example.test\", \"kind\": \"alias\", \"targets\": [\"mia@example.test\"]}");
 	ERR(f, MANAGE_CONFLICT, "no_password", "olga", "address.password",
-	    "{\"address\": \"c@example.test\", \"password\": \"%s\"}", PW_ADDR);
+	    "{\"address\": \"fw@example.test\", \"password\": \"%s\"}", PW_ADDR);
 	/* quotas are the organisation's */
 	ERR(f, MANAGE_FORBIDDEN, "role_required", "mia", "address.quota",
 	    "{\"address\": \"mia@example.test\", \"quota\": 5}");
