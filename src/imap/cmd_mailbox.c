@@ -283,6 +283,12 @@ struct select_ctx {
 	enum imap_snapshot_how how;
 	uint32_t *vanished;
 	size_t n_vanished, cap_vanished;
+	struct imap_seqset qr_known;     /* QRESYNC known-uids (count 0: not given) */
+	struct imap_seqset qr_seqs, qr_uids; /* QRESYNC seq-match-data (count 0: not given) */
+	char keywords[STORE_KEYWORDS_MAX];   /* the folder's, for FLAGS */
+	uint32_t *kw_uids;           /* QRESYNC: changed messages with keywords, ascending UID... */
+	char **kw_texts;             /* ... and their keywords */
+	size_t n_kw, cap_kw;
 	uint32_t recent_first;       /* the folder's \Recent boundary as read */
 	uint32_t take_upto;          /* read-write: take [recent_first, take_upto) */
 	int rc;
@@ -297,6 +303,13 @@ static void select_ctx_free(void *arg)
 	imap_snapshot_unref(&c->base);
 	imap_snapshot_unref(&c->snap);
 	free(c->vanished);
+	imap_seqset_free(&c->qr_known);
+	imap_seqset_free(&c->qr_seqs);
+	imap_seqset_free(&c->qr_uids);
+	for (size_t i = 0; i < c->n_kw; i++)
+		free(c->kw_texts[i]);
+	free(c->kw_uids);
+	free(c->kw_texts);
 	free(c);
 }
 
@@ -309,6 +322,45 @@ static void on_vanished(uint32_t uid, void *arg)
 		c->vanished = xrealloc(c->vanished, c->cap_vanished * sizeof(*c->vanished));
 	}
 	c->vanished[c->n_vanished++] = uid;
+}
+
+/* store_mail_list callback: the keywords of a message changed since the client's modseq. */
+static int on_changed_keywords(const struct store_mail *m, void *arg)
+{
+	struct select_ctx *c = arg;
+
+	if (m->keywords[0] == '\0')
+		return 0;
+	if (c->n_kw == c->cap_kw) {
+		c->cap_kw = c->cap_kw ? c->cap_kw * 2 : 16;
+		c->kw_uids = xrealloc(c->kw_uids, c->cap_kw * sizeof(*c->kw_uids));
+		c->kw_texts = xrealloc(c->kw_texts, c->cap_kw * sizeof(*c->kw_texts));
+	}
+	c->kw_uids[c->n_kw] = m->uid;
+	c->kw_texts[c->n_kw++] = xstrdup(m->keywords);
+	return 0;
+}
+
+/*
+ * The keyword texts SELECT needs, read only when the snapshot says some
+ * message has keywords (a folder without them costs a pass over memory):
+ * the folder's set for FLAGS, and for QRESYNC the changed messages' own.
+ */
+static int select_keywords(struct store *st, struct select_ctx *c, const struct imap_snapshot *snap,
+			   const char **err_r)
+{
+	bool any = false, changed = false;
+
+	for (uint32_t i = 0; i < snap->count && !(any && changed); i++)
+		if (snap->flags[i] & IMAP_VIEW_KEYWORDS) {
+			any = true;
+			changed = changed || snap->modseqs[i] > c->qr_modseq;
+		}
+	if (any && store_folder_keywords(st, c->st.folder_id, c->keywords, err_r) < 0)
+		return -1;
+	if (changed && c->qresync && c->qr_uidvalidity == c->st.uidvalidity)
+		return store_mail_list(st, c->st.folder_id, 1, c->qr_modseq, on_changed_keywords, c, err_r);
+	return 0;
 }
 
 static void select_work(struct store *st, void *arg)
@@ -324,10 +376,64 @@ static void select_work(struct store *st, void *arg)
 	c->rc = imap_snapshot_load(st, c->base, &c->st, &c->snap, &c->how, &err);
 	if (c->rc == 0)
 		c->rc = store_folder_recent(st, c->st.folder_id, &c->recent_first, NULL, &err);
+	if (c->rc == 0)
+		c->rc = select_keywords(st, c, c->snap != NULL ? c->snap : c->base, &err);
 	if (c->rc == 0 && c->qresync && c->qr_uidvalidity == c->st.uidvalidity)
 		c->rc = store_mail_expunged_since(st, c->st.folder_id, c->qr_modseq, on_vanished, c, &err);
 	if (c->rc < 0)
 		copy_err(c->err, sizeof(c->err), err);
+}
+
+/*
+ * RFC 7162 3.2.5.1: the UIDs expunged since the client's modseq, as one
+ * VANISHED (EARLIER) with ranges, reduced to what the client can still
+ * hold: UIDs in its known-uids, and above the last UID its seq-match-data
+ * shows unchanged (3.2.5.2: no expunge it has not seen lies below that).
+ */
+static void write_vanished_earlier(struct imap_session *s, struct select_ctx *c)
+{
+	uint32_t floor = 0;
+	struct buf b;
+	size_t n = 0;
+
+	if (c->qr_seqs.count > 0)
+		floor = imap_view_qresync_match(s->view, &c->qr_seqs, &c->qr_uids);
+	buf_init(&b, 0);
+	for (size_t i = 0; i < c->n_vanished;) {
+		size_t j = i;
+		uint32_t u = c->vanished[i];
+		if (u <= floor || (c->qr_known.count > 0 && !imap_seqset_contains(&c->qr_known, u, IMAP_SEQ_STAR))) {
+			i++;
+			continue;
+		}
+		while (j + 1 < c->n_vanished && c->vanished[j + 1] == c->vanished[j] + 1 &&
+		       (c->qr_known.count == 0 || imap_seqset_contains(&c->qr_known, c->vanished[j + 1], IMAP_SEQ_STAR)))
+			j++;
+		if (j > i)
+			buf_appendf(&b, "%s%u:%u", n++ ? "," : "", u, c->vanished[j]);
+		else
+			buf_appendf(&b, "%s%u", n++ ? "," : "", u);
+		i = j + 1;
+	}
+	if (n > 0)
+		imap_untagged(s, "VANISHED (EARLIER) %s", b.data);
+	buf_free(&b);
+}
+
+static const char *changed_keywords(const struct select_ctx *c, uint32_t uid)
+{
+	size_t lo = 0, hi = c->n_kw;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->kw_uids[mid] == uid)
+			return c->kw_texts[mid];
+		if (c->kw_uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 /* RFC 7162 3.2.5.1: what changed since the client's modseq, as VANISHED (EARLIER) and FETCH. */
@@ -337,17 +443,12 @@ static void write_qresync(struct imap_session *s, struct select_ctx *c)
 
 	if (c->qr_uidvalidity != v->uidvalidity)
 		return;
-	if (c->n_vanished > 0) {
-		imap_printf(s, "* VANISHED (EARLIER) ");
-		for (size_t i = 0; i < c->n_vanished; i++)
-			imap_printf(s, "%s%u", i ? "," : "", c->vanished[i]);
-		imap_printf(s, "\r\n");
-	}
+	write_vanished_earlier(s, c);
 	for (uint32_t i = 0; i < v->count; i++) {
 		if (v->modseqs[i] <= c->qr_modseq)
 			continue;
 		imap_printf(s, "* %u FETCH (UID %u FLAGS (", i + 1, v->uids[i]);
-		imap_write_flags(s, v->flags[i], NULL, imap_view_recent(s, v->uids[i])); /* XXX keywords are not in the view */
+		imap_write_flags(s, v->flags[i], changed_keywords(c, v->uids[i]), imap_view_recent(s, v->uids[i]));
 		imap_printf(s, ") MODSEQ (%llu))\r\n", (unsigned long long)v->modseqs[i]);
 	}
 }
@@ -357,11 +458,9 @@ static void write_select_responses(struct imap_session *s, struct select_ctx *c)
 	struct imap_view *v = s->view;
 	uint32_t unseen = 0;
 
-	imap_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-	if (v->readonly)
-		imap_untagged(s, "OK [PERMANENTFLAGS ()] Read-only mailbox");
-	else
-		imap_untagged(s, "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted");
+	if (c->keywords[0] != '\0')
+		v->keywords = xstrdup(c->keywords);
+	imap_view_write_flag_lists(s);
 	imap_untagged(s, "%u EXISTS", v->count);
 	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2)) {
 		imap_untagged(s, "%u RECENT", imap_view_recent_count(s));
@@ -455,6 +554,29 @@ static enum imap_cmd_result select_done(struct imap_cmd *cmd)
 	return select_recent(cmd, v);
 }
 
+/* RFC 7162 3.2.5.1: [known-uids] [(known-sequence-set known-uid-set)] after uidvalidity and modseq. */
+static int qresync_optional(const struct imap_arg *q, struct select_ctx *c)
+{
+	const char *err;
+	size_t k = 2;
+
+	if (k < q->count && q->list[k].type == IMAP_ARG_ATOM) {
+		if (imap_parse_seqset(q->list[k].str, q->list[k].len, &c->qr_known, &err) < 0 || c->qr_known.saved)
+			return -1;
+		k++;
+	}
+	if (k < q->count) {
+		const struct imap_arg *m = &q->list[k++];
+		if (m->type != IMAP_ARG_LIST || m->count != 2 || m->list[0].type != IMAP_ARG_ATOM ||
+		    m->list[1].type != IMAP_ARG_ATOM ||
+		    imap_parse_seqset(m->list[0].str, m->list[0].len, &c->qr_seqs, &err) < 0 ||
+		    imap_parse_seqset(m->list[1].str, m->list[1].len, &c->qr_uids, &err) < 0 || c->qr_seqs.saved ||
+		    c->qr_uids.saved)
+			return -1;
+	}
+	return k == q->count ? 0 : -1;
+}
+
 /* (CONDSTORE) or (QRESYNC (uidvalidity modseq [known-uids [seq-match]])) */
 static int select_params(struct imap_session *s, const struct imap_arg *a, struct select_ctx *c)
 {
@@ -468,14 +590,15 @@ static int select_params(struct imap_session *s, const struct imap_arg *a, struc
 			c->condstore = true;
 			continue;
 		}
-		if (!imap_arg_atom_is(p, "QRESYNC") || i + 1 >= a->count || !(s->enabled & IMAP_ENABLED_QRESYNC))
+		if (!imap_arg_atom_is(p, "QRESYNC") || i + 1 >= a->count || !(s->enabled & IMAP_ENABLED_QRESYNC) ||
+		    c->qresync)
 			return -1;
 		const struct imap_arg *q = &a->list[++i];
 		if (q->type != IMAP_ARG_LIST || q->count < 2 || imap_arg_number(&q->list[0], &n, true) < 0 ||
 		    n > UINT32_MAX)
 			return -1;
 		c->qr_uidvalidity = (uint32_t)n;
-		if (imap_arg_number(&q->list[1], &c->qr_modseq, false) < 0)
+		if (imap_arg_number(&q->list[1], &c->qr_modseq, false) < 0 || qresync_optional(q, c) < 0)
 			return -1;
 		c->qresync = true;
 	}
@@ -494,7 +617,8 @@ enum imap_cmd_result imap_cmd_select(struct imap_cmd *cmd)
 	c->readonly = strcmp(cmd->parsed.name, "EXAMINE") == 0;
 	if (cmd->parsed.arg_count < 1 || cmd->parsed.arg_count > 2 ||
 	    (cmd->parsed.arg_count == 2 && select_params(s, &cmd->parsed.args[1], c) < 0))
-		return imap_cmd_bad(cmd, "Syntax: %s mailbox [(CONDSTORE) | (QRESYNC (uidvalidity modseq))]",
+		return imap_cmd_bad(cmd, "Syntax: %s mailbox [(CONDSTORE) | (QRESYNC (uidvalidity modseq [known-uids]"
+				    " [(sequences uids)]))]",
 				    cmd->parsed.name);
 	if (imap_arg_mailbox(s, &cmd->parsed.args[0], c->name, &err) < 0)
 		return imap_cmd_bad(cmd, "%s", err);

@@ -98,6 +98,12 @@ static enum imap_cmd_result store_done(struct imap_cmd *cmd)
 
 	if (c->failed)
 		return imap_cmd_no(cmd, "STORE failed: %s", c->err);
+	/* RFC 3501 7.2.6: a keyword this STORE set is announced in FLAGS before a FETCH shows it */
+	for (size_t i = 0; c->op != STORE_FLAGS_REMOVE && c->keywords[0] != '\0' && i < c->batch; i++)
+		if (c->changes[i].changed) {
+			imap_view_note_keywords(s, c->keywords);
+			break;
+		}
 	for (size_t i = 0; i < c->batch; i++) {
 		const struct store_flag_change *ch = &c->changes[i];
 		uint32_t seq = c->seqs[c->next + i];

@@ -157,6 +157,7 @@ struct imap_view {
 	struct imap_uid_range *recent;
 	size_t recent_count;
 	uint32_t recent_checked;  /* read-write: UIDs below this were offered to the take */
+	char *keywords;           /* announced in FLAGS / PERMANENTFLAGS (RFC 3501 7.2.6), or NULL */
 };
 
 struct imap_cmd;
@@ -338,6 +339,21 @@ void imap_view_add_recent(struct imap_view *v, uint32_t lo, uint32_t hi);
 bool imap_view_recent(const struct imap_session *s, uint32_t uid);
 /* How many of the view's messages are \Recent in this session (the RECENT response). */
 uint32_t imap_view_recent_count(const struct imap_session *s);
+/*
+ * FLAGS and PERMANENTFLAGS with the folder's keywords (and \\* when
+ * read-write). note_keywords sends them again when keywords (a message's,
+ * space-separated) hold one not announced yet, so that a client learns of
+ * a keyword before a FETCH shows it.
+ */
+void imap_view_write_flag_lists(struct imap_session *s);
+void imap_view_note_keywords(struct imap_session *s, const char *keywords);
+/*
+ * RFC 7162 3.2.5.2: the highest UID up to which the client's sequence to
+ * UID map (seq-match-data: pairs from seqs and uids, in order) still holds
+ * in the view, so nothing at or below it was expunged unseen. 0 if none.
+ */
+uint32_t imap_view_qresync_match(const struct imap_view *v, const struct imap_seqset *seqs,
+				 const struct imap_seqset *uids);
 /* What SEARCH, SORT and THREAD see of the session, copied for the store thread. */
 void imap_view_search_scope(const struct imap_session *s, struct imap_search_scope *sc_r);
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "imap/imap_private.h"
 #include "lib/log.h"
@@ -52,6 +53,7 @@ void imap_view_free(struct imap_view *v)
 {
 	free(v->name);
 	free(v->recent);
+	free(v->keywords);
 	if (v->shared != NULL) {
 		imap_snapshot_unref(&v->shared);
 	} else {
@@ -282,6 +284,104 @@ void imap_view_search_scope(const struct imap_session *s, struct imap_search_sco
 	}
 }
 
+/* ---- keywords in FLAGS (RFC 3501 7.2.6) ---------------------------------------------------- */
+
+static bool kw_known(const char *set, const char *w, size_t n)
+{
+	for (const char *p = set; p != NULL && *p != '\0';) {
+		size_t m = strcspn(p, " ");
+		if (m == n && strncasecmp(p, w, n) == 0)
+			return true;
+		p += m;
+		p += *p == ' ';
+	}
+	return false;
+}
+
+void imap_view_write_flag_lists(struct imap_session *s)
+{
+	const struct imap_view *v = s->view;
+	const char *kw = v->keywords != NULL ? v->keywords : "";
+	const char *sep = kw[0] != '\0' ? " " : "";
+
+	imap_untagged(s, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)", sep, kw);
+	if (v->readonly)
+		imap_untagged(s, "OK [PERMANENTFLAGS ()] Read-only mailbox");
+	else
+		imap_untagged(s, "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s \\*)] Flags permitted",
+			      sep, kw);
+}
+
+void imap_view_note_keywords(struct imap_session *s, const char *keywords)
+{
+	struct imap_view *v = s->view;
+	struct buf b;
+	bool added = false;
+
+	buf_init(&b, STORE_KEYWORDS_MAX - 1); /* the bound store_folder_keywords keeps too */
+	if (v->keywords != NULL)
+		buf_append_str(&b, v->keywords);
+	for (const char *p = keywords; p != NULL && *p != '\0';) {
+		size_t n = strcspn(p, " ");
+		if (n > 0 && !kw_known(b.data, p, n) && b.len + 1 + n < STORE_KEYWORDS_MAX) {
+			if (b.len > 0)
+				buf_append(&b, " ", 1);
+			buf_append(&b, p, n);
+			added = true;
+		}
+		p += n;
+		p += *p == ' ';
+	}
+	if (added) {
+		free(v->keywords);
+		v->keywords = xstrdup(b.data);
+		imap_view_write_flag_lists(s);
+	}
+	buf_free(&b);
+}
+
+/* ---- QRESYNC seq-match-data (RFC 7162 3.2.5.2) ------------------------------------------- */
+
+struct seq_iter {
+	const struct imap_seqset *set;
+	size_t i;
+	uint64_t next;
+};
+
+/* The numbers of a set in the order given; "*" ends it (no client map can use it). */
+static bool seq_iter_next(struct seq_iter *it, uint32_t *n_r)
+{
+	while (it->i < it->set->count) {
+		const struct imap_seq_range *r = &it->set->ranges[it->i];
+		if (r->hi == IMAP_SEQ_STAR)
+			return false;
+		if (it->next < r->lo)
+			it->next = r->lo;
+		if (it->next <= r->hi) {
+			*n_r = (uint32_t)it->next++;
+			return true;
+		}
+		it->i++;
+		it->next = 0;
+	}
+	return false;
+}
+
+uint32_t imap_view_qresync_match(const struct imap_view *v, const struct imap_seqset *seqs,
+				 const struct imap_seqset *uids)
+{
+	struct seq_iter a = { .set = seqs }, b = { .set = uids };
+	uint32_t seq, uid, match = 0;
+
+	/* at most count + 1 pairs: a sequence number past the view ends the walk */
+	while (seq_iter_next(&a, &seq) && seq_iter_next(&b, &uid)) {
+		if (seq == 0 || seq > v->count || v->uids[seq - 1] != uid || uid <= match)
+			break;
+		match = uid;
+	}
+	return match;
+}
+
 /* ---- sync ------------------------------------------------------------------------------ */
 
 struct sync_change {
@@ -434,6 +534,9 @@ static bool apply_changes(struct imap_session *s, struct sync_ctx *c)
 	uint32_t old_count = v->count;
 	uint32_t last_uid = v->count ? v->uids[v->count - 1] : 0;
 
+	for (size_t i = 0; i < c->n_changes; i++) /* a new keyword is announced before it is shown */
+		if (c->changes[i].keywords != NULL)
+			imap_view_note_keywords(s, c->changes[i].keywords);
 	for (size_t i = 0; i < c->n_changes; i++) {
 		const struct sync_change *ch = &c->changes[i];
 		if (ch->uid > last_uid) {

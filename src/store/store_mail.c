@@ -441,6 +441,30 @@ int store_folder_take_recent(struct store *s, int64_t folder_id, uint32_t upto, 
 	return store_commit(s, errstr_r);
 }
 
+/* ---- the folder's keywords ---- */
+
+int store_folder_keywords(struct store *s, int64_t folder_id, char out[STORE_KEYWORDS_MAX], const char **errstr_r)
+{
+	static const char sql[] = "SELECT DISTINCT keywords FROM mail INDEXED BY mail_view"
+				  " WHERE folder_id = ? AND keywords <> ''";
+	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
+	size_t len = 0;
+	int rc;
+
+	out[0] = '\0';
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, folder_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(st, 0), *w;
+		size_t n;
+		while (p != NULL && (w = kw_next(&p, &n)) != NULL)
+			(void)kw_add(out, &len, w, n); /* one that does not fit is left out */
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : store_dberr(s, errstr_r, "database error");
+}
+
 /* ---- APPEND ---- */
 
 struct new_mail {

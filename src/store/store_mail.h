@@ -107,6 +107,14 @@ int store_folder_recent(struct store *s, int64_t folder_id, uint32_t *first_r, u
 int store_folder_take_recent(struct store *s, int64_t folder_id, uint32_t upto, uint32_t *first_r,
 			     const char **errstr_r);
 
+/*
+ * The keywords set on any message of the folder (SELECT's FLAGS and
+ * PERMANENTFLAGS, RFC 3501 7.2.6), space-separated, duplicates dropped
+ * case-insensitively. At most STORE_KEYWORDS_MAX - 1 bytes: keywords that
+ * do not fit are left out (FETCH still reports them on their messages).
+ */
+int store_folder_keywords(struct store *s, int64_t folder_id, char out[STORE_KEYWORDS_MAX], const char **errstr_r);
+
 /* ---- messages ---------------------------------------------------------------------- */
 
 struct store_mail {

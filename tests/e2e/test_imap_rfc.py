@@ -146,3 +146,85 @@ def test_recent_is_not_reported_or_taken_by_imap4rev2(hermod):
     assert "* 1 RECENT" in lines, lines
     r1.close()
     r2.close()
+
+
+def untagged_value(lines, key):
+    for ln in lines:
+        m = re.match(r"\* OK \[" + key + r" (\d+)\]", ln)
+        if m:
+            return int(m.group(1))
+    raise AssertionError(f"no {key} in {lines}")
+
+
+def qresync_session(inst):
+    r = raw_login(inst)
+    lines = r.cmd("q", "ENABLE QRESYNC")
+    assert lines[-1].startswith("q OK"), lines
+    return r
+
+
+def test_qresync_select_known_uids_and_seq_match_reduce_vanished(hermod):
+    r = raw_login(hermod)
+    multiappend(r, "a", "Archive", [msg("q%d" % i) for i in range(10)])
+    lines = r.cmd("s", "SELECT Archive")
+    uv = untagged_value(lines, "UIDVALIDITY")
+    # the client's state before: it saw 2:4 go in an earlier session but kept this modseq
+    m0 = untagged_value(lines, "HIGHESTMODSEQ")
+    assert r.cmd("d", "UID STORE 2:4 +FLAGS.SILENT (\\Deleted)")[-1].startswith("d OK")
+    assert r.cmd("e", "EXPUNGE")[-1].startswith("e OK")
+    assert r.cmd("d2", "UID STORE 8 +FLAGS.SILENT (\\Deleted)")[-1].startswith("d2 OK")
+    assert r.cmd("e2", "EXPUNGE")[-1].startswith("e2 OK")
+    r.close()
+
+    q = qresync_session(hermod)
+    lines = q.cmd("a", f"SELECT Archive (QRESYNC ({uv} {m0}))")
+    assert "* VANISHED (EARLIER) 2:4,8" in lines, lines
+    # known-uids: only those the client holds
+    lines = q.cmd("b", f"SELECT Archive (QRESYNC ({uv} {m0} 1:3,5:10))")
+    assert "* VANISHED (EARLIER) 2:3,8" in lines, lines
+    # seq-match-data: its sequence numbers 1-4 were UIDs 1,5,6,7, still so: nothing at or below 7 is news
+    lines = q.cmd("c", f"SELECT Archive (QRESYNC ({uv} {m0} 1:10 (1:4 1,5:7)))")
+    assert "* VANISHED (EARLIER) 8" in lines, lines
+    # a map that no longer holds (its seq 2 was UID 3) reduces nothing
+    lines = q.cmd("d", f"SELECT Archive (QRESYNC ({uv} {m0} 1:10 (1:2 1,3)))")
+    assert "* VANISHED (EARLIER) 2:4,8" in lines, lines
+    # nothing to report: no VANISHED at all
+    lines = q.cmd("e", f"SELECT Archive (QRESYNC ({uv} {m0} 9:10))")
+    assert not any("VANISHED" in ln for ln in lines), lines
+    for bad in ("(1:2)", "(1:2 1 3)", "x", "1:2 (1 1) 5"):
+        lines = q.cmd("f", f"SELECT Archive (QRESYNC ({uv} {m0} {bad}))")
+        assert lines[-1].startswith("f BAD"), (bad, lines)
+    q.close()
+
+
+def test_select_flags_list_the_folders_keywords(hermod):
+    deliver(hermod, 3)
+    a = raw_login(hermod)
+    a.cmd("s", "SELECT INBOX")
+    assert a.cmd("k", "STORE 1 +FLAGS ($Work)")[-1].startswith("k OK")
+    b = raw_login(hermod)
+    lines = b.cmd("s", "SELECT INBOX")
+    assert "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)" in lines, lines
+    assert "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)] Flags permitted" \
+        in lines, lines
+    e = raw_login(hermod)
+    lines = e.cmd("x", "EXAMINE INBOX")
+    assert "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)" in lines, lines
+    assert "* OK [PERMANENTFLAGS ()] Read-only mailbox" in lines, lines
+    # a new keyword set by another session is announced before the FETCH that shows it
+    assert a.cmd("k2", "STORE 2 +FLAGS ($Later $work)")[-1].startswith("k2 OK")
+    lines = noop_until(b, "n", lambda ln: "$Later" in ln)
+    i = lines.index("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work $Later)")
+    assert any("FETCH" in ln and "$Later" in ln for ln in lines[i:]), lines
+    # and so is one this session sets itself
+    lines = b.cmd("k3", "STORE 3 +FLAGS (Third)")
+    assert lines[0] == "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work $Later Third)", lines
+    # QRESYNC's FETCH of changed messages carries their keywords
+    q = qresync_session(hermod)
+    lines = q.cmd("s", "SELECT INBOX")
+    uv = untagged_value(lines, "UIDVALIDITY")
+    lines = q.cmd("r", f"SELECT INBOX (QRESYNC ({uv} 1))")
+    fetch2 = [ln for ln in lines if ln.startswith("* 2 FETCH")]
+    assert fetch2 and "$Later" in fetch2[0] and "$work" in fetch2[0].lower(), lines
+    for r in (a, b, e, q):
+        r.close()

@@ -378,6 +378,50 @@ static void test_caught_up_equals_listing_random(void **state)
 	imap_snapshot_unref(&snap);
 }
 
+/* RFC 7162 3.2.5.2: how far the client's sequence-to-UID map still holds. */
+static void test_qresync_match(void **state)
+{
+	static const struct {
+		const char *seqs, *uids;
+		uint32_t want;
+	} cases[] = {
+		{ "1:4", "1,5:7", 7 },     /* all four pairs hold */
+		{ "1:2", "1,3", 1 },       /* seq 2 was UID 3, now 5: stops there */
+		{ "2", "1", 0 },           /* the first pair already differs */
+		{ "1,3", "1,6", 6 },       /* pairs need not be consecutive */
+		{ "1:6", "1,5:7,9,10", 10 },
+		{ "1:7", "1,5:7,9,10,11", 10 }, /* a seq past the view ends the walk */
+		{ "1:*", "1:*", 0 },       /* "*" names nothing the client could map */
+		{ "1:3", "1,5", 5 },       /* fewer UIDs than sequence numbers */
+	};
+	struct imap_view *v = imap_view_new(1, "INBOX", false);
+	static const uint32_t uids[] = { 1, 5, 6, 7, 9, 10 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(uids) / sizeof(uids[0]); i++)
+		imap_view_append(v, uids[i], 0, 1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct imap_seqset a, b;
+		const char *err;
+		assert_int_equal(imap_parse_seqset(cases[i].seqs, strlen(cases[i].seqs), &a, &err), 0);
+		assert_int_equal(imap_parse_seqset(cases[i].uids, strlen(cases[i].uids), &b, &err), 0);
+		uint32_t got = imap_view_qresync_match(v, &a, &b);
+		if (got != cases[i].want)
+			fail_msg("(%s %s): %u, expected %u", cases[i].seqs, cases[i].uids, got, cases[i].want);
+		imap_seqset_free(&a);
+		imap_seqset_free(&b);
+	}
+	/* \Recent runs: adjacent ones merge */
+	imap_view_add_recent(v, 5, 7);
+	imap_view_add_recent(v, 7, 8);
+	imap_view_add_recent(v, 8, 8);
+	imap_view_add_recent(v, 10, 11);
+	assert_int_equal(v->recent_count, 2);
+	assert_int_equal(v->recent[0].lo, 5);
+	assert_int_equal(v->recent[0].hi, 8);
+	imap_view_free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -385,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_cache_lru_and_budget),
 		cmocka_unit_test(test_cache_keeps_the_newest),
 		cmocka_unit_test(test_view_copy_on_write),
+		cmocka_unit_test(test_qresync_match),
 		cmocka_unit_test_setup_teardown(test_load_listed_cached_caught_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_caught_up_equals_listing_random, setup, teardown),
 	};
