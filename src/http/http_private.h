@@ -91,6 +91,12 @@ void http_router_foreach(void (*fn)(const struct http_route *r, void *arg), void
 const char *http_method_name(unsigned method);
 /* Percent-decodes [p, p+len) into a new string; NULL when malformed or it holds a NUL. */
 char *http_percent_decode(const char *p, size_t len);
+/*
+ * "a=1&b=x%20y" into params ('+' is a space, as HTML forms send it;
+ * integers and true/false typed as JSON). -1 on invalid percent-encoding
+ * or UTF-8 (params may hold the pairs before it).
+ */
+int http_query_parse(const char *query, json_t *params);
 
 /* ---- http_call.c ---- */
 

@@ -61,8 +61,7 @@ static json_t *query_value(const char *v)
 	return json_string(v);
 }
 
-/* "a=1&b=x%20y" into params; '+' is a space (HTML forms). -1 with the answer filled. */
-static int parse_query(struct http_call *call, const char *query, json_t *params)
+int http_query_parse(const char *query, json_t *params)
 {
 	const char *p = query;
 
@@ -79,8 +78,7 @@ static int parse_query(struct http_call *call, const char *query, json_t *params
 		if (key == NULL || jv == NULL) {
 			free(key);
 			free(val);
-			http_call_fail(call, 400, "invalid_query", "the query string is not valid percent-encoded UTF-8",
-				       NULL);
+			json_decref(jv);
 			return -1;
 		}
 		if (key[0] != '\0')
@@ -93,6 +91,15 @@ static int parse_query(struct http_call *call, const char *query, json_t *params
 		p += *p == '&';
 	}
 	return 0;
+}
+
+/* The query into params; -1 with the answer filled. */
+static int parse_query(struct http_call *call, const char *query, json_t *params)
+{
+	if (http_query_parse(query, params) == 0)
+		return 0;
+	http_call_fail(call, 400, "invalid_query", "the query string is not valid percent-encoded UTF-8", NULL);
+	return -1;
 }
 
 static bool content_type_is_json(const char *ct)
