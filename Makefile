@@ -65,6 +65,8 @@ bench: build
 	bench/imap-idle-memory $(BUILD)/hermod
 	bench/imap-fetch --search $(BUILD)/hermod
 	bench/imap-mixed $(BUILD)/hermod
+	bench/csv-import $(BUILD)/hermod
+	bench/api-list $(BUILD)/hermod
 	bench/pop3-retr $(BUILD)/hermod
 
 clean:
