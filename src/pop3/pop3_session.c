@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -52,6 +53,7 @@
 #include "pop3/pop3_server.h"
 #include "store/store.h"
 #include "store/store_mail.h"
+#include "store/store_manage.h"
 
 static const char *const state_names[] = {
 	[POP3_STATE_AUTHORIZATION] = "authorization", [POP3_STATE_SASL] = "sasl",
@@ -198,6 +200,7 @@ struct pop3_job {
 	size_t ahead_next; /* the first not sent yet (loop thread) */
 	uint32_t *uids;
 	size_t uid_count;
+	struct pop3_history *history; /* JOB_EXPUNGE: who deleted, for the address's history */
 	/* out */
 	int rc; /* -1 error, 0 not found (snapshot), 1 ok */
 	char err[256];
@@ -210,13 +213,34 @@ struct pop3_job {
 	char *buf; /* buf_size bytes */
 };
 
+/* Copied from the session: the job runs on a store thread. */
+struct pop3_history {
+	int64_t address_id;
+	char address[320];
+	char ip[64];
+};
+
 static void job_free(struct pop3_job *j)
 {
+	free(j->history);
 	free(j->uids);
 	free(j->msgs);
 	free(j->buf);
 	free(j->ahead);
 	free(j);
+}
+
+/* The address's action history: what a POP3 client deleted (best effort, after the commit). */
+static void record_deletion(struct store *st, const struct pop3_job *j)
+{
+	const char *err = NULL;
+	char detail[64];
+
+	snprintf(detail, sizeof(detail), "pop3: %zu message%s", j->uid_count, j->uid_count == 1 ? "" : "s");
+	if (store_history_add(st, j->history->address_id, (int64_t)time(NULL), j->history->address, "delete", detail,
+			      j->history->ip, &err) < 0)
+		log_warn("pop3 event=history-failed address=%s error=\"%s\"", j->history->address,
+			 err ? err : "unknown");
 }
 
 static void job_error(struct pop3_job *j, const char *errstr)
@@ -296,6 +320,8 @@ static void job_work(struct store *st, void *arg)
 		break;
 	case JOB_EXPUNGE:
 		j->rc = store_mail_expunge(st, j->folder_id, j->uids, j->uid_count, NULL, NULL, &err) < 0 ? -1 : 1;
+		if (j->rc == 1)
+			record_deletion(st, j);
 		break;
 	}
 	if (j->rc < 0)
@@ -739,6 +765,10 @@ enum pop3_flow pop3_update(struct pop3_session *s)
 		log_info("pop3 session=%s event=disconnect reason=quit deleted=0", s->id);
 		return pop3_close(s, "+OK Logging out, no messages deleted");
 	}
+	j->history = xcalloc(1, sizeof(*j->history));
+	j->history->address_id = s->address_id;
+	snprintf(j->history->address, sizeof(j->history->address), "%s", s->address);
+	snprintf(j->history->ip, sizeof(j->history->ip), "%s", conn_peer_ip(s->conn));
 	/* RFC 1939 6: deleted only now, durably (the store's WRITE commits and syncs), then +OK. */
 	job_start(s, j, STORE_CALL_WRITE);
 	return POP3_FLOW_CONTINUE;

@@ -276,6 +276,10 @@ def test_quit_after_dele_deletes_durably(pop):
     p = poplib_login(pop)
     assert p.stat()[0] == 1
     p.quit()
+    # the address's action history says who deleted what, from where
+    history = pop.cli("history", ALICE).stdout.decode()
+    assert "delete" in history and "pop3: 2 messages" in history and "127.0.0.1" in history, history
+    assert "login" in history, history
 
 
 def test_dropped_connection_deletes_nothing(pop):
