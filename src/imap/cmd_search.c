@@ -7,7 +7,9 @@
  * A body not indexed yet is a candidate anyway: the index only narrows,
  * and the RFC substring match decides every result.
  *
- * SEARCHRES ($, RETURN (SAVE)) is not supported and is refused with BAD.
+ * SEARCHRES (RFC 5182): RETURN (SAVE) keeps the result's UIDs in the view
+ * (imap_view_set_saved), and "$" names them in any sequence set (UIDs
+ * whether or not after UID) until the next SAVE or the next SELECT.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +101,15 @@ static enum imap_cmd_result search_done(struct imap_cmd *cmd)
 	bool uid = cmd->parsed.uid;
 	uint32_t *nums;
 
+	unsigned opts = c->prog.return_opts;
+	if (opts & IMAP_SEARCH_RETURN_SAVE) {
+		/* RFC 5182 2.4: a failed SEARCH ... RETURN (SAVE) leaves "$" empty */
+		uint32_t *saved = NULL;
+		size_t n_saved = 0;
+		if (!c->failed)
+			imap_search_saved(opts, &c->res, &saved, &n_saved);
+		imap_view_set_saved(s->view, saved, n_saved);
+	}
 	if (c->failed) {
 		log_warn("imap session=%s event=search_failed error=\"%s\"", s->id, c->err);
 		return imap_cmd_no(cmd, "SEARCH failed: %s", c->err);
@@ -106,9 +117,11 @@ static enum imap_cmd_result search_done(struct imap_cmd *cmd)
 	nums = xmalloc((c->res.count ? c->res.count : 1) * sizeof(*nums));
 	for (size_t i = 0; i < c->res.count; i++)
 		nums[i] = hit_num(&c->res.hits[i], uid);
-	/* IMAP4rev2 (RFC 9051 7.3.4) answers every SEARCH with ESEARCH. */
-	if (c->prog.esearch || (s->enabled & IMAP_ENABLED_IMAP4REV2)) {
-		write_esearch(cmd, c->prog.esearch ? c->prog.return_opts : IMAP_SEARCH_RETURN_ALL, nums, c->res.count,
+	if (opts == IMAP_SEARCH_RETURN_SAVE) {
+		/* RFC 5182 2.4: SAVE alone is answered by the tagged OK only */
+	} else if (c->prog.esearch || (s->enabled & IMAP_ENABLED_IMAP4REV2)) {
+		/* IMAP4rev2 (RFC 9051 7.3.4) answers every SEARCH with ESEARCH. */
+		write_esearch(cmd, c->prog.esearch ? opts : IMAP_SEARCH_RETURN_ALL, nums, c->res.count,
 			      c->res.highest_modseq, c->prog.has_modseq);
 	} else {
 		struct buf b;
@@ -160,8 +173,6 @@ enum imap_cmd_result imap_cmd_search(struct imap_cmd *cmd)
 
 	if (imap_search_parse(cmd->parsed.args, cmd->parsed.arg_count, &c->prog, &err) < 0)
 		return parse_failed(cmd, c, err);
-	if (c->prog.uses_saved || (c->prog.return_opts & IMAP_SEARCH_RETURN_SAVE))
-		return parse_failed(cmd, c, "SEARCHRES ($ and RETURN (SAVE)) is not supported");
 	if (c->prog.has_modseq) /* RFC 7162 3.1: MODSEQ enables CONDSTORE */
 		s->enabled |= IMAP_ENABLED_CONDSTORE;
 	cmd->ctx = c;

@@ -163,8 +163,6 @@ enum imap_cmd_result imap_cmd_sort(struct imap_cmd *cmd)
 		return sort_refuse(cmd, c, "only UTF-8 and US-ASCII are supported", true);
 	if (imap_search_parse_criteria(p->args + i + 2, p->arg_count - i - 2, &c->prog, &err) < 0)
 		return sort_refuse(cmd, c, err, false);
-	if (c->prog.uses_saved)
-		return sort_refuse(cmd, c, "SEARCHRES ($) is not supported", false);
 	c->folder_id = s->view->folder_id;
 	imap_view_search_scope(s, &c->scope);
 	cmd->ctx = c;

@@ -84,9 +84,7 @@ enum imap_cmd_result imap_cmd_thread(struct imap_cmd *cmd)
 		thread_ctx_free(c);
 		return imap_cmd_no(cmd, "[BADCHARSET (UTF-8 US-ASCII)] only UTF-8 and US-ASCII are supported");
 	}
-	if (imap_search_parse_criteria(p->args + 2, p->arg_count - 2, &c->prog, &err) < 0 || c->prog.uses_saved) {
-		if (c->prog.uses_saved)
-			err = "SEARCHRES ($) is not supported";
+	if (imap_search_parse_criteria(p->args + 2, p->arg_count - 2, &c->prog, &err) < 0) {
 		thread_ctx_free(c);
 		return imap_cmd_bad(cmd, "%s", err);
 	}

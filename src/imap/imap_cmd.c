@@ -91,7 +91,7 @@ void imap_capability_string(const struct imap_session *s, char *out, size_t size
 		     "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT "
 		     "CONDSTORE QRESYNC SPECIAL-USE LIST-EXTENDED LIST-STATUS CHILDREN QUOTA QUOTA=RES-STORAGE "
 		     "STATUS=SIZE MULTIAPPEND UTF8=ACCEPT APPENDLIMIT=%llu%s%s%s",
-		     (unsigned long long)s->cfg->max_message_size, have("SEARCH") ? " ESEARCH" : "",
+		     (unsigned long long)s->cfg->max_message_size, have("SEARCH") ? " ESEARCH SEARCHRES" : "",
 		     have("FETCH") ? " BINARY" : "",
 		     have("SORT") ? " SORT ESORT" : "");
 	if (n > 0 && (size_t)n < size && have("THREAD"))

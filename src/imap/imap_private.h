@@ -158,6 +158,9 @@ struct imap_view {
 	size_t recent_count;
 	uint32_t recent_checked;  /* read-write: UIDs below this were offered to the take */
 	char *keywords;           /* announced in FLAGS / PERMANENTFLAGS (RFC 3501 7.2.6), or NULL */
+	/* SEARCHRES "$" (RFC 5182): UIDs, ascending; empty after SELECT (a new view) */
+	uint32_t *saved;
+	size_t saved_count;
 };
 
 struct imap_cmd;
@@ -313,8 +316,10 @@ static inline uint32_t imap_view_uid(const struct imap_view *v, uint32_t seq)
 {
 	return v->uids[seq - 1];
 }
+/* RFC 5182: "$" now holds uids (taken: malloc'd, ascending). */
+void imap_view_set_saved(struct imap_view *v, uint32_t *uids, size_t count);
 /*
- * Resolves a sequence set (uid: a UID set) to ascending, distinct sequence
+ * Resolves a sequence set (uid: a UID set; "$", the saved result, is UIDs in either form) to ascending, distinct sequence
  * numbers of messages in the view ("*" is the last message; UIDs not in the
  * view are skipped, as RFC 3501 6.4.8 asks). *seqs_r is malloc'd (free it),
  * may be NULL when *count_r is 0. A sequence number past the end is an

@@ -1135,6 +1135,27 @@ int imap_search_run(struct store *s, int64_t folder_id, const struct imap_search
 	return rc;
 }
 
+void imap_search_saved(unsigned return_opts, const struct imap_search_result *res, uint32_t **uids_r,
+		       size_t *count_r)
+{
+	const unsigned every = IMAP_SEARCH_RETURN_ALL | IMAP_SEARCH_RETURN_COUNT;
+	const unsigned ends = IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX;
+	uint32_t *uids = xmalloc((res->count ? res->count : 1) * sizeof(*uids));
+	size_t n = 0;
+
+	if ((return_opts & every) || !(return_opts & ends)) {
+		for (size_t i = 0; i < res->count; i++)
+			uids[n++] = res->hits[i].uid;
+	} else if (res->count > 0) {
+		if (return_opts & IMAP_SEARCH_RETURN_MIN)
+			uids[n++] = res->hits[0].uid;
+		if ((return_opts & IMAP_SEARCH_RETURN_MAX) && (n == 0 || res->count > 1))
+			uids[n++] = res->hits[res->count - 1].uid;
+	}
+	*uids_r = uids;
+	*count_r = n;
+}
+
 void imap_search_result_free(struct imap_search_result *res)
 {
 	free(res->hits);

@@ -150,6 +150,13 @@ struct imap_search_result {
 int imap_search_run(struct store *s, int64_t folder_id, const struct imap_search_program *prog,
 		    const struct imap_search_scope *sc, struct imap_search_result *res_r, const char **errstr_r);
 void imap_search_result_free(struct imap_search_result *res);
+/*
+ * RETURN (SAVE) (RFC 5182 2.4): the UIDs "$" is to hold after a search with
+ * return_opts: every match, or only the lowest and/or highest when MIN
+ * and/or MAX come without ALL and COUNT. *uids_r is malloc'd, ascending.
+ */
+void imap_search_saved(unsigned return_opts, const struct imap_search_result *res, uint32_t **uids_r,
+		       size_t *count_r);
 
 /*
  * The full-text index is kept in step with delivery in the background: the

@@ -54,6 +54,7 @@ void imap_view_free(struct imap_view *v)
 	free(v->name);
 	free(v->recent);
 	free(v->keywords);
+	free(v->saved);
 	if (v->shared != NULL) {
 		imap_snapshot_unref(&v->shared);
 	} else {
@@ -138,9 +139,36 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+void imap_view_set_saved(struct imap_view *v, uint32_t *uids, size_t count)
+{
+	free(v->saved);
+	v->saved = uids;
+	v->saved_count = count;
+}
+
+/* "$": the saved UIDs still in the view (expunged ones drop out, RFC 5182 2.1). */
+static void resolve_saved(const struct imap_view *v, uint32_t **seqs_r, size_t *count_r)
+{
+	uint32_t *seqs = xmalloc((v->saved_count ? v->saved_count : 1) * sizeof(*seqs));
+	size_t n = 0;
+
+	for (size_t i = 0; i < v->saved_count; i++) {
+		uint32_t seq = imap_view_seq(v, v->saved[i]);
+		if (seq != 0)
+			seqs[n++] = seq;
+	}
+	*seqs_r = seqs;
+	*count_r = n;
+}
+
 int imap_view_resolve(const struct imap_view *v, const struct imap_seqset *set, bool uid, uint32_t **seqs_r,
 		      size_t *count_r, const char **err_r)
 {
+	if (set->saved) {
+		resolve_saved(v, seqs_r, count_r);
+		return 0;
+	}
+
 	uint32_t *seqs = NULL;
 	size_t n = 0, cap = 0;
 	uint32_t star = uid ? (v->count ? v->uids[v->count - 1] : 0) : v->count;
@@ -277,6 +305,11 @@ void imap_view_search_scope(const struct imap_session *s, struct imap_search_sco
 	sc_r->view_uids = xmalloc((v->count ? v->count : 1) * sizeof(uint32_t));
 	if (v->count > 0)
 		memcpy(sc_r->view_uids, v->uids, v->count * sizeof(uint32_t));
+	if (v->saved_count > 0) {
+		sc_r->saved_count = v->saved_count;
+		sc_r->saved = xmalloc(v->saved_count * sizeof(uint32_t));
+		memcpy(sc_r->saved, v->saved, v->saved_count * sizeof(uint32_t));
+	}
 	if (!(s->enabled & IMAP_ENABLED_IMAP4REV2) && v->recent_count > 0) {
 		sc_r->recent_count = v->recent_count;
 		sc_r->recent = xmalloc(v->recent_count * sizeof(*sc_r->recent));

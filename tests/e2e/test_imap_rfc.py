@@ -228,3 +228,43 @@ def test_select_flags_list_the_folders_keywords(hermod):
     assert fetch2 and "$Later" in fetch2[0] and "$work" in fetch2[0].lower(), lines
     for r in (a, b, e, q):
         r.close()
+
+
+def test_searchres_save_and_dollar(hermod):
+    r = raw_login(hermod)
+    assert "SEARCHRES" in r.cmd("c", "CAPABILITY")[0]
+    multiappend(r, "a", "Archive", [msg("s%d" % i) for i in range(6)])
+    r.cmd("s", "SELECT Archive")
+    # "$" before any SAVE is the empty set, not an error
+    lines = r.cmd("f0", "FETCH $ (UID)")
+    assert lines == ["f0 OK FETCH completed"], lines
+    assert r.cmd("u", "STORE 2,4,5 -FLAGS.SILENT (\\Seen)")[-1].startswith("u OK")
+    # SAVE alone: no ESEARCH, only the tagged OK
+    lines = r.cmd("v", "SEARCH RETURN (SAVE) UNSEEN")
+    assert lines == ["v OK SEARCH completed"], lines
+    lines = r.cmd("f", "FETCH $ (UID)")
+    assert [ln.split()[1] for ln in lines[:-1]] == ["2", "4", "5"], lines
+    # "$" in criteria, and UIDs whichever form the command takes
+    lines = r.cmd("w", "SEARCH $ UID 1:4")
+    assert lines[0] == "* SEARCH 2 4", lines
+    assert r.cmd("m", "UID MOVE $ Trash")[-1].startswith("m OK")
+    assert hermod.count(USER, "Trash") == 3
+    lines = r.cmd("f2", "FETCH $ (UID)")  # moved away: "$" drops them
+    assert lines == ["f2 OK FETCH completed"], lines
+    # SAVE with MIN/MAX only keeps those two; with ALL or COUNT every match
+    lines = r.cmd("x", "UID SEARCH RETURN (MIN MAX SAVE) ALL")
+    assert lines[0] == '* ESEARCH (TAG "x") UID MIN 1 MAX 6', lines
+    lines = r.cmd("x2", "UID SEARCH $")
+    assert lines[0] == "* SEARCH 1 6", lines
+    lines = r.cmd("y", "SEARCH RETURN (COUNT SAVE) ALL")
+    assert lines[0] == '* ESEARCH (TAG "y") COUNT 3', lines
+    assert r.cmd("st", "STORE $ +FLAGS.SILENT (\\Flagged)")[-1].startswith("st OK")
+    lines = r.cmd("y2", "SEARCH FLAGGED")
+    assert lines[0] == "* SEARCH 1 2 3", lines
+    lines = r.cmd("z", "UID SORT (SUBJECT) UTF-8 $")
+    assert lines[0] == "* SORT 1 3 6", lines
+    # a new SELECT empties it
+    r.cmd("s2", "SELECT Archive")
+    lines = r.cmd("f3", "FETCH $ (UID)")
+    assert lines == ["f3 OK FETCH completed"], lines
+    r.close()

@@ -387,6 +387,38 @@ static void test_uid_ranges(void **state)
 	assert_false(imap_uid_ranges_contain(r, 1, 9));
 }
 
+/* RFC 5182 2.4: what RETURN (SAVE) keeps. */
+static void test_saved(void **state)
+{
+	struct imap_search_hit hits[] = { { .uid = 3 }, { .uid = 7 }, { .uid = 9 } };
+	struct imap_search_result res = { .hits = hits, .count = 3 }, one = { .hits = hits, .count = 1 }, none = { 0 };
+	const struct {
+		unsigned opts;
+		const struct imap_search_result *res;
+		size_t n;
+		uint32_t first, last;
+	} cases[] = {
+		{ IMAP_SEARCH_RETURN_SAVE, &res, 3, 3, 9 },
+		{ IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_MIN, &res, 1, 3, 3 },
+		{ IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_MAX, &res, 1, 9, 9 },
+		{ IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX, &res, 2, 3, 9 },
+		{ IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX, &one, 1, 3, 3 },
+		{ IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_COUNT, &res, 3, 3, 9 },
+		{ IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_ALL, &res, 3, 3, 9 },
+		{ IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_MIN, &none, 0, 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint32_t *uids;
+		size_t n;
+		imap_search_saved(cases[i].opts, cases[i].res, &uids, &n);
+		if (n != cases[i].n || (n > 0 && (uids[0] != cases[i].first || uids[n - 1] != cases[i].last)))
+			fail_msg("case %zu: %zu uids", i, n);
+		free(uids);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_text_keys),     cmocka_unit_test(test_operators),
 		cmocka_unit_test(test_loader_failure), cmocka_unit_test(test_fold),
 		cmocka_unit_test(test_fts_words),     cmocka_unit_test(test_uid_ranges),
+		cmocka_unit_test(test_saved),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }
