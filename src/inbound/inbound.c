@@ -52,7 +52,7 @@ void inbound_set_queued_hook(struct inbound *ib, void (*hook)(void *arg), void *
 struct rcpt_query {
 	inbound_rcpt_cb cb;
 	void *arg;
-	char *local, *domain, *sender;
+	const char *local, *domain, *sender; /* owned by the async query (rcpt_done frees them) */
 	uint64_t size;
 	struct plan_cfg plans[CONFIG_PLAN_COUNT];
 	int64_t now;
@@ -247,10 +247,26 @@ static void rcpt_done(void *arg, bool cancelled)
 
 	if (!cancelled)
 		q->cb(q->rc < 0 ? NULL : &q->r, q->rc < 0 ? q->err : NULL, q->arg);
-	free(q->local);
-	free(q->domain);
-	free(q->sender);
+	free((char *)q->local);
+	free((char *)q->domain);
+	free((char *)q->sender);
 	free(q);
+}
+
+int inbound_rcpt_resolve_store(struct store *s, const char *local, const char *domain, uint64_t incoming_size,
+			       const struct plan_cfg plans[CONFIG_PLAN_COUNT], const char *sender, int64_t now,
+			       struct inbound_rcpt *r, const char **errstr_r)
+{
+	struct rcpt_query q = { .local = local, .domain = domain, .sender = sender, .size = incoming_size,
+				.now = now };
+
+	memcpy(q.plans, plans, sizeof(q.plans));
+	if (resolve(s, &q) < 0) {
+		*errstr_r = q.err != NULL ? q.err : "store failure";
+		return -1;
+	}
+	*r = q.r;
+	return 0;
 }
 
 struct store_req *inbound_rcpt_resolve(struct inbound *ib, const char *local, const char *domain,

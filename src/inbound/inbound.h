@@ -75,6 +75,16 @@ struct store_req *inbound_rcpt_resolve(struct inbound *ib, const char *local, co
 				       uint64_t incoming_size, const struct plan_cfg plans[CONFIG_PLAN_COUNT],
 				       const char *sender, inbound_rcpt_cb cb, void *arg);
 
+/*
+ * The same resolution, synchronously, for code already on a store thread
+ * (the submission policy's READ call, which also counts sends). sender
+ * "" (the null sender, or a submission's: its copies need no SRS) leaves
+ * forward_from empty. 0 with *r filled, or -1 with *errstr_r.
+ */
+int inbound_rcpt_resolve_store(struct store *s, const char *local, const char *domain, uint64_t incoming_size,
+			       const struct plan_cfg plans[CONFIG_PLAN_COUNT], const char *sender, int64_t now,
+			       struct inbound_rcpt *r, const char **errstr_r);
+
 /* What one message collects from its recipients and its text (zeroed: empty). */
 struct inbound_txn {
 	char **remote;          /* forwarded copies, distinct */

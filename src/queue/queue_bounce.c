@@ -9,6 +9,8 @@
  * when the sender is one of our addresses (no network, no queue), else into
  * the queue for the sender's server. A notice for a no-reply address, or for
  * an address of a hosted domain that no longer exists, is dropped and logged.
+ * A copy an alias forwarded left with our SRS sender: its notices go to the
+ * original sender behind it (queue_deliver.c verified it), or nowhere.
  *
  * Order: the notices are made durable first, then the attempt is recorded.
  * A crash in between repeats the attempt (and its notices) after the
@@ -29,12 +31,18 @@
 
 static const char *const action_names[] = { "failure", "delay", "success" };
 
+/* Who the notices are for: the sender, or the original sender behind our SRS sender. */
+static const char *notice_to(const struct queue_entry *qe)
+{
+	return qe->notice_to[0] != '\0' ? qe->notice_to : qe->e.envelope_from;
+}
+
 int queue_bounce_build(const struct queue_entry *qe, const struct dsn_recipient *rcpts, size_t n, int64_t now,
 		       struct buf *out, const char **errstr_r)
 {
 	struct dsn_report rep = {
 		.reporting_mta = qe->cfg->hostname,
-		.sender = qe->e.envelope_from,
+		.sender = notice_to(qe),
 		.envelope_id = qe->e.envid[0] != '\0' ? qe->e.envid : NULL,
 		.arrival = (time_t)qe->e.created_at,
 		.now = (time_t)now,
@@ -253,7 +261,7 @@ static void notice_done(int result, const char *errstr, void *arg)
 	qn->req = NULL;
 	if (result < 0)
 		log_error("queue event=notice-failed id=%lld sender=%s error=\"%s\"", (long long)qe->e.id,
-			  qe->e.envelope_from, errstr != NULL ? errstr : "store failure");
+			  notice_to(qe), errstr != NULL ? errstr : "store failure");
 	if (--qe->notices_left == 0)
 		record(qe);
 }
@@ -266,7 +274,7 @@ static void notice_submit(struct queue_entry *qe, const struct buf *msg, enum ds
 	struct queue_notice *qn = &qe->notices[qe->notice_count];
 	const char *err = NULL;
 	bool local = qe->sender_id != 0;
-	struct store_outbound_rcpt to = { qe->e.envelope_from, STORE_NOTIFY_NEVER, NULL };
+	struct store_outbound_rcpt to = { notice_to(qe), STORE_NOTIFY_NEVER, NULL };
 	struct store_outbound out = { .envelope_from = "", .rcpts = &to, .rcpt_count = 1, .ret = STORE_RET_UNSET };
 
 	/* a final delivery adds Return-Path (RFC 5321 4.4); a remote server adds its own */
@@ -283,7 +291,7 @@ static void notice_submit(struct queue_entry *qe, const struct buf *msg, enum ds
 	qn->req = store_async_submit(qe->q->store, sp, local ? &qe->sender_id : NULL, local ? 1 : 0,
 				     local ? NULL : &out, qe->fin_now, notice_done, qn);
 	log_info("queue event=notice kind=%s id=%lld to=%s via=%s", action_names[action], (long long)qe->e.id,
-		 qe->e.envelope_from, local ? "inbox" : "queue");
+		 notice_to(qe), local ? "inbox" : "queue");
 }
 
 static bool notice_matches(const struct queue_rcpt *r, enum dsn_action action)
@@ -365,7 +373,10 @@ void queue_bounce_finish(struct queue_entry *qe)
 	qe->fin_delay_notified = qe->e.delay_notified || delay;
 	qe->fin_next = queue_next_attempt(cfg, qe->e.created_at, qe->e.attempts + 1, qe->fin_delay_notified, now);
 	/* the null sender gets no notice: notices never cause notices (RFC 5321 4.5.5) */
-	if (qe->e.envelope_from[0] != '\0' && (qe->sender_id != 0 || !qe->sender_hosted)) {
+	if (qe->e.envelope_from[0] != '\0' && qe->srs_refused != NULL) {
+		log_warn("queue event=notice-dropped id=%lld sender=%s reason=\"the SRS sender does not verify (%s)\"",
+			 (long long)qe->e.id, qe->e.envelope_from, qe->srs_refused);
+	} else if (qe->e.envelope_from[0] != '\0' && (qe->sender_id != 0 || !qe->sender_hosted)) {
 		qe->notices = xcalloc(3, sizeof(*qe->notices));
 		notice(qe, DSN_ACTION_FAILED);
 		if (delay)

@@ -3,7 +3,10 @@
  *
  * 1. A READ call loads the message (the entry's prefix, i.e. its
  *    DKIM-Signature, then the stored body) into memory and looks up whether
- *    the sender is one of our addresses (where notices go).
+ *    the sender is one of our addresses (where notices go). A copy an alias
+ *    forwarded has an SRS0 sender at the alias's domain (inbound): its
+ *    notices go to the original sender once the address verifies (hash and
+ *    age, srs.h), and nowhere when it does not.
  *
  *    Why memory rather than streaming: smtp_client pulls the body through a
  *    synchronous read callback on the loop, and reading a segment file there
@@ -33,10 +36,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <sodium.h>
+
+#include "inbound/srs.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "smtp/smtp_parse.h"
+#include "store/store_inbound.h"
 #include "store/store_mail.h"
 
 /* NOTIFY bits go from the store to the client unchanged. */
@@ -64,6 +72,8 @@ struct load {
 	bool too_big;
 	int64_t sender_id;
 	bool sender_hosted;
+	char notice_to[sizeof(((struct store_queue_entry *)0)->envelope_from)]; /* "" : from */
+	const char *srs_refused;
 	int rc;
 	char err[256];
 };
@@ -98,10 +108,53 @@ static int load_body(struct store *s, struct load *ld, const char **err_r)
 	return 0;
 }
 
-/* Is the sender ours? Then notices go to its INBOX (or nowhere, for a no-reply address). */
-static int load_sender(struct store *s, struct load *ld, const char **err_r)
+/* Is addr (local part `local`) ours? Then notices go to its INBOX (or nowhere, for a no-reply address). */
+static int sender_route(struct store *s, struct load *ld, const char *local, const char *domain, const char **err_r)
 {
 	struct store_rcpt r;
+
+	if (store_rcpt_resolve(s, local, domain, 0, ld->plans, &r, err_r) < 0)
+		return -1;
+	ld->sender_hosted = r.status != RCPT_NOT_HOSTED;
+	/* a notice is small and must not be lost to a full mailbox */
+	ld->sender_id = r.status == RCPT_OK || r.status == RCPT_OVER_QUOTA ? r.address_id : 0;
+	return 0;
+}
+
+/*
+ * Our SRS sender (no address of that name exists): the original sender, if
+ * the hash and the age verify, becomes where notices go; otherwise the
+ * notice goes nowhere (srs_refused). Without the check, a forged entry
+ * sender would make us a relay of notices to any address.
+ */
+static int srs_sender(struct store *s, struct load *ld, const char *local, const char **err_r)
+{
+	unsigned char key[SRS_KEY_BYTES];
+	enum srs_status st = SRS_BAD_HASH; /* without a key, we never rewrote anything */
+	const char *at;
+	char *orig_local;
+	int rc = store_inbound_secret(s, "srs", key, sizeof(key), false, err_r);
+
+	if (rc < 0)
+		return -1;
+	if (rc > 0)
+		st = srs_reverse(key, local, (int64_t)time(NULL), ld->notice_to, sizeof(ld->notice_to));
+	sodium_memzero(key, sizeof(key));
+	if (st != SRS_VALID || (at = strrchr(ld->notice_to, '@')) == NULL) {
+		ld->srs_refused = srs_status_name(st);
+		ld->notice_to[0] = '\0';
+		ld->sender_id = 0;
+		return 0;
+	}
+	orig_local = xstrndup(ld->notice_to, (size_t)(at - ld->notice_to));
+	rc = sender_route(s, ld, orig_local, at + 1, err_r);
+	free(orig_local);
+	return rc;
+}
+
+static int load_sender(struct store *s, struct load *ld, const char **err_r)
+{
+	struct store_address addr;
 	const char *at = strrchr(ld->from, '@');
 	char *local;
 	int rc;
@@ -109,14 +162,12 @@ static int load_sender(struct store *s, struct load *ld, const char **err_r)
 	if (ld->from[0] == '\0' || at == NULL)
 		return 0;
 	local = xstrndup(ld->from, (size_t)(at - ld->from));
-	rc = store_rcpt_resolve(s, local, at + 1, 0, ld->plans, &r, err_r);
+	rc = sender_route(s, ld, local, at + 1, err_r);
+	if (rc == 0 && ld->sender_hosted && srs_is_srs(local) &&
+	    (rc = store_address_get(s, local, at + 1, &addr, err_r)) == 0)
+		rc = srs_sender(s, ld, local, err_r);
 	free(local);
-	if (rc < 0)
-		return -1;
-	ld->sender_hosted = r.status != RCPT_NOT_HOSTED;
-	if (r.status == RCPT_OK || r.status == RCPT_OVER_QUOTA)
-		ld->sender_id = r.address_id; /* a notice is small and must not be lost to a full mailbox */
-	return 0;
+	return rc < 0 ? -1 : 0;
 }
 
 static void load_work(struct store *s, void *arg)
@@ -167,6 +218,8 @@ static void load_done(void *arg, bool cancelled)
 	ld->msg = NULL;
 	qe->sender_id = ld->sender_id;
 	qe->sender_hosted = ld->sender_hosted;
+	snprintf(qe->notice_to, sizeof(qe->notice_to), "%s", ld->notice_to);
+	qe->srs_refused = ld->srs_refused;
 	if (ld->rc < 0) {
 		log_error("queue event=load-failed id=%lld error=\"%s\"", (long long)qe->e.id, ld->err);
 		snprintf(text, sizeof(text), "451 4.3.0 the message could not be read from the store: %s", ld->err);

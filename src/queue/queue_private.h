@@ -123,6 +123,9 @@ struct queue_entry {
 	unsigned flags;            /* enum smtp_client_flags */
 	int64_t sender_id;         /* the sender's address (local notices), 0 if not hosted */
 	bool sender_hosted;        /* the sender's domain is ours (no remote notice) */
+	/* where notices go: the sender, or the original one behind our SRS sender ("": the sender) */
+	char notice_to[sizeof(((struct store_queue_entry *)0)->envelope_from)];
+	const char *srs_refused;   /* our SRS sender did not verify (srs_status_name): no notice */
 	struct store_req *req;     /* the store request this entry waits for, if any */
 	struct queue_notice *notices;  /* submitted, waiting to be durable */
 	size_t notice_count, notices_left;

@@ -10,9 +10,11 @@
  *     authenticated address may send as (store_may_send_as).
  *   - The plan of the authenticated address: recipients per message,
  *     recipients per rolling 24 hours, message size.
- *   - Recipients in hosted domains are resolved as on the MX port and
- *     delivered to their INBOX; all others are queued for the queue runner
- *     with their DSN parameters (RFC 3461), in the same transaction.
+ *   - Recipients in hosted domains are resolved as on the MX port, through
+ *     inbound (an alias gives its local targets and its confirmed remote
+ *     ones; the sender is ours, so no SRS) and delivered to their INBOX;
+ *     all others are queued for the queue runner with their DSN parameters
+ *     (RFC 3461), in the same transaction.
  *   - The header section goes through submit_headers (Date, Message-ID
  *     added, Bcc removed) and the message is DKIM-signed with the From
  *     domain's key; the signature is the queue entry's prefix.
@@ -328,7 +330,7 @@ struct submit_call {
 	bool may;
 	uint64_t count;
 	int64_t oldest;
-	struct store_rcpt rcpt;
+	struct inbound_rcpt rcpt;                                       /* RCPT */
 	size_t denied; /* HEADER: index of the first From address not allowed, from_count if none */
 	struct dkim_key *key;
 	char selector[64];
@@ -440,8 +442,9 @@ static void call_work(struct store *st, void *arg)
 		call_error(c, err);
 		return;
 	}
-	if (c->kind == CALL_RCPT &&
-	    store_rcpt_resolve(st, c->local, c->domain, c->size, c->plans, &c->rcpt, &err) < 0)
+	/* sender "": the copies an alias sends on keep our user's sender, which passes SPF as it is */
+	if (c->kind == CALL_RCPT && inbound_rcpt_resolve_store(st, c->local, c->domain, c->size, c->plans, "",
+							       (int64_t)time(NULL), &c->rcpt, &err) < 0)
 		call_error(c, err);
 }
 
@@ -496,23 +499,42 @@ static enum smtp_flow submit_mail(struct smtp_session *s)
 
 /* ---- RCPT ------------------------------------------------------------------------------------ */
 
-static void add_remote(struct smtp_session *s, const struct smtp_rcpt_params *params)
+/* One more remote recipient for the queue entry (orcpt "" : none). */
+static void queue_remote(struct smtp_session *s, const char *address, unsigned notify, const char *orcpt)
 {
 	struct smtp_submit_txn *t = &s->sub;
 
-	smtp_cmd_rcpt_accepted(s);
 	for (size_t i = 0; i < t->remote_count; i++)
-		if (strcasecmp(t->remote[i].address, s->rcpt_asked.address) == 0)
+		if (strcasecmp(t->remote[i].address, address) == 0)
 			return; /* counted, but queued once */
 	if (t->remote_count == t->remote_cap) {
 		t->remote_cap = t->remote_cap ? t->remote_cap * 2 : 8;
 		t->remote = xrealloc(t->remote, t->remote_cap * sizeof(*t->remote));
 	}
 	t->remote[t->remote_count++] = (struct smtp_remote_rcpt){
-		.address = xstrdup(s->rcpt_asked.address),
-		.notify = params->notify,
-		.orcpt = params->orcpt[0] ? xstrdup(params->orcpt) : NULL,
+		.address = xstrdup(address),
+		.notify = notify,
+		.orcpt = orcpt[0] ? xstrdup(orcpt) : NULL,
 	};
+}
+
+static void add_remote(struct smtp_session *s, const struct smtp_rcpt_params *params)
+{
+	smtp_cmd_rcpt_accepted(s);
+	queue_remote(s, s->rcpt_asked.address, params->notify, params->orcpt);
+}
+
+/* One copy per mailbox, however many of its addresses (or aliases) were named. */
+static void remember_local(struct smtp_session *s, int64_t address_id)
+{
+	for (size_t i = 0; i < s->rcpt_count; i++)
+		if (s->rcpt_ids[i] == address_id)
+			return;
+	if (s->rcpt_count == s->rcpt_cap) {
+		s->rcpt_cap = s->rcpt_cap ? s->rcpt_cap * 2 : 8;
+		s->rcpt_ids = xrealloc(s->rcpt_ids, s->rcpt_cap * sizeof(*s->rcpt_ids));
+	}
+	s->rcpt_ids[s->rcpt_count++] = address_id;
 }
 
 /*
@@ -540,6 +562,32 @@ static void add_local_dsn(struct smtp_session *s, const struct smtp_rcpt_params 
 	};
 }
 
+/*
+ * An alias: each local target gets its copy, each confirmed remote one
+ * goes into the queue entry (the unconfirmed ones were left out by
+ * inbound). ORCPT names the alias when the client gave none, so that a
+ * notice says which address the user wrote (RFC 3461 4.2).
+ */
+static void accept_alias(struct smtp_session *s, const struct inbound_rcpt *r, const struct smtp_rcpt_params *params)
+{
+	char orcpt[sizeof(params->orcpt)];
+
+	smtp_cmd_rcpt_accepted(s);
+	for (size_t i = 0; i < r->local_count; i++)
+		remember_local(s, r->local_ids[i]);
+	if (params->orcpt[0] != '\0')
+		snprintf(orcpt, sizeof(orcpt), "%s", params->orcpt);
+	else
+		snprintf(orcpt, sizeof(orcpt), "rfc822;%s", s->rcpt_asked.address);
+	for (size_t i = 0; i < r->remote_count; i++)
+		queue_remote(s, r->remote[i], params->notify, orcpt);
+	if (r->local_count > 0)
+		add_local_dsn(s, params);
+	log_info("smtp session=%s event=alias-expanded rcpt=<%s> local=%zu remote=%zu", s->id, s->rcpt_asked.address,
+		 r->local_count, r->remote_count);
+	smtp_reply(s, "250 2.1.5 Ok");
+}
+
 static void rcpt_checked(void *arg, bool cancelled)
 {
 	struct submit_call *c = arg;
@@ -555,14 +603,24 @@ static void rcpt_checked(void *arg, bool cancelled)
 		smtp_reply(s, "451 4.3.0 <%s>: Temporary lookup failure, try again later", s->rcpt_asked.address);
 	} else if (daily_limit_reached(s, c->count, c->oldest)) {
 		s->rcpt_refused++;
-	} else if (c->rcpt.status == RCPT_NOT_HOSTED) {
+	} else if (c->rcpt.rcpt.status == RCPT_NOT_HOSTED) {
 		/* Not ours: relayed, which is what an authenticated client may ask. */
 		add_remote(s, &c->params);
 		smtp_reply(s, "250 2.1.5 Ok");
+	} else if (c->rcpt.kind == INBOUND_SRS) {
+		/* one of our SRS senders: the original sender (our user could write to it anyway) */
+		smtp_cmd_rcpt_accepted(s);
+		queue_remote(s, c->rcpt.remote[0], c->params.notify, c->params.orcpt);
+		smtp_reply(s, "250 2.1.5 Ok");
+	} else if (c->rcpt.awaiting_confirmation) {
+		smtp_reply(s, "450 4.2.1 <%s>: Recipient address rejected: its redirection waits for a target to "
+			      "confirm, try again later", s->rcpt_asked.address);
+	} else if (c->rcpt.kind == INBOUND_ALIAS && c->rcpt.rcpt.status == RCPT_OK) {
+		accept_alias(s, &c->rcpt, &c->params);
 	} else {
-		if (c->rcpt.status == RCPT_OK)
+		if (c->rcpt.rcpt.status == RCPT_OK)
 			add_local_dsn(s, &c->params);
-		smtp_cmd_rcpt_reply(s, &c->rcpt);
+		smtp_cmd_rcpt_reply(s, &c->rcpt.rcpt);
 	}
 	call_free(c);
 	smtp_resume(s);
@@ -906,6 +964,32 @@ static enum store_ret store_ret_of(enum smtp_ret ret)
 	return ret == SMTP_RET_FULL ? STORE_RET_FULL : ret == SMTP_RET_HDRS ? STORE_RET_HDRS : STORE_RET_UNSET;
 }
 
+/*
+ * The Message-ID field's value (unfolded, blanks trimmed, control bytes
+ * dropped, cut at size) from the fixed header block, for the action
+ * history; "" when there is none. submit_headers added one if the client
+ * did not, so only a header refused later lacks it.
+ */
+static void header_message_id(const struct smtp_submit_txn *t, char *out, size_t size)
+{
+	const char *err;
+	const struct submit_headers_result *r = t->headers != NULL ? submit_headers_result(t->headers, &err) : NULL;
+	const char *p = r != NULL ? r->header.data : NULL, *end = p != NULL ? p + r->header.len : NULL;
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (; p != NULL && p < end; p = memchr(p, '\n', (size_t)(end - p)), p = p != NULL ? p + 1 : NULL) {
+		if ((size_t)(end - p) < 11 || strncasecmp(p, "Message-ID:", 11) != 0)
+			continue;
+		/* the value runs to the first line end not followed by a blank (RFC 5322 2.2.3) */
+		for (p += 11; p < end && !(*p == '\n' && (p + 1 == end || (p[1] != ' ' && p[1] != '\t'))); p++)
+			if ((unsigned char)*p > ' ' && *p != 0x7f && n + 1 < size)
+				out[n++] = *p;
+		out[n] = '\0';
+		return;
+	}
+}
+
 /* Local and remote recipients in one store transaction; 250 once it is durable (RFC 6409 / issue 4). */
 static void submit_finish(struct smtp_session *s)
 {
@@ -936,6 +1020,8 @@ static void submit_finish(struct smtp_session *s)
 		.rcpt_count = t->remote_count,
 		.send_log_count = s->rcpt_accepted,
 	};
+	snprintf(out.client_ip, sizeof(out.client_ip), "%s", conn_peer_ip(s->conn));
+	header_message_id(t, out.message_id, sizeof(out.message_id));
 	body = s->spool;
 	s->spool = NULL;
 	s->pending = store_async_submit(s->server->store, body, s->rcpt_ids, s->rcpt_count, &out,

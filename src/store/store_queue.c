@@ -12,11 +12,13 @@
  * (tried, to be retried; both are STORE_QRCPT_PENDING), 'delivered',
  * 'failed'.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "lib/xalloc.h"
+#include "store/store_manage.h"
 #include "store/store_private.h"
 #include "store/store_queue.h"
 
@@ -173,12 +175,45 @@ static int send_log_insert(struct store *s, const struct store_outbound *out, in
 	return store_run(s, sql_add, errstr_r, 3, out->sender_address_id, when, (int64_t)out->send_log_count);
 }
 
+/*
+ * The send in the sending address's action history (issue 5: "sends"), in
+ * the transaction of the send_log row: an entry exists exactly when the
+ * message was accepted. The actor is the authenticated address itself.
+ */
+static int send_history(struct store *s, const struct store_outbound *out, int64_t when, const char **errstr_r)
+{
+	static const char sql[] = "SELECT a.local || '@' || d.name FROM addresses a JOIN domains d ON d.id = a.domain_id"
+				  " WHERE a.id = ?";
+	unsigned n = out->send_log_count;
+	sqlite3_stmt *st;
+	char actor[ADDRESS_MAX + 1], detail[STORE_OUTBOUND_MSGID_SIZE + 64];
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((st = store_stmt(s, sql, errstr_r)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, out->sender_address_id);
+	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			return store_errf(s, errstr_r, "reading the sending address failed: %s", sqlite3_errmsg(s->db));
+		return store_errf(s, errstr_r, "the sending address (id %lld) no longer exists",
+				  (long long)out->sender_address_id);
+	}
+	snprintf(actor, sizeof(actor), "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_reset(st);
+	snprintf(detail, sizeof(detail), "%u recipient%s%s%s", n, n == 1 ? "" : "s",
+		 out->message_id[0] != '\0' ? ", Message-ID " : "", out->message_id);
+	return store_history_add(s, out->sender_address_id, when, actor, "send", detail, out->client_ip, errstr_r);
+}
+
 int store_queue_insert(struct store *s, const struct store_outbound *out, int64_t body_id, int64_t internal_date,
 		       const char **errstr_r)
 {
 	int64_t entry_id;
 
-	if (send_log_insert(s, out, internal_date, errstr_r) < 0)
+	if (send_log_insert(s, out, internal_date, errstr_r) < 0 || send_history(s, out, internal_date, errstr_r) < 0)
 		return -1;
 	if (out->rcpt_count == 0)
 		return 0; /* every recipient was local */
@@ -532,14 +567,18 @@ int store_send_count(struct store *s, int64_t address_id, int64_t since, uint64_
 
 int store_may_send_as(struct store *s, int64_t auth_address_id, const char *from, const char **errstr_r)
 {
-	/* local and domain columns are COLLATE NOCASE: both tests are case-insensitive */
+	/*
+	 * local and domain columns are COLLATE NOCASE: both tests are
+	 * case-insensitive. A catchall receives only (issue 5): no right on it,
+	 * however granted, makes it a sender.
+	 */
 	static const char sql[] =
 		"SELECT EXISTS (SELECT 1 FROM addresses a JOIN domains d ON d.id = a.domain_id"
-		"  WHERE a.id = ?1 AND a.local = ?2 AND d.name = ?3)"
+		"  WHERE a.id = ?1 AND a.local = ?2 AND d.name = ?3 AND a.kind <> 'catchall')"
 		" OR EXISTS (SELECT 1 FROM access mine JOIN access other ON other.account_id = mine.account_id"
 		"  JOIN addresses a ON a.id = other.address_id JOIN domains d ON d.id = a.domain_id"
 		"  WHERE mine.address_id = ?1 AND mine.perms != 0 AND (other.perms & ?4) != 0"
-		"  AND a.local = ?2 AND d.name = ?3)";
+		"  AND a.local = ?2 AND d.name = ?3 AND a.kind <> 'catchall')";
 	const char *at = from != NULL ? strrchr(from, '@') : NULL;
 	sqlite3_stmt *st;
 	int64_t yes = 0;

@@ -23,6 +23,8 @@
 #define STORE_QUEUE_REPLY_MAX 512
 #define STORE_QUEUE_ENVID_MAX 100
 #define STORE_QUEUE_PREFIX_MAX 4096 /* a DKIM-Signature with an RSA-4096 b= fits */
+#define STORE_OUTBOUND_IP_SIZE 64     /* an IPv6 text form with a zone, and a NUL */
+#define STORE_OUTBOUND_MSGID_SIZE 256 /* a longer Message-ID is cut in the history entry */
 
 /* RFC 3461 NOTIFY bits (the same values as enum smtp_notify). */
 enum store_notify {
@@ -61,6 +63,14 @@ struct store_outbound {
 	 * Needs sender_address_id.
 	 */
 	unsigned send_log_count;
+	/*
+	 * The action history entry of a submission, written with the send_log
+	 * row (so only when send_log_count > 0) on sender_address_id: the
+	 * client's IP and the message's Message-ID, "" when unknown or none.
+	 * Arrays, not pointers: store_async_submit's copy takes them as they are.
+	 */
+	char client_ip[STORE_OUTBOUND_IP_SIZE];
+	char message_id[STORE_OUTBOUND_MSGID_SIZE];
 };
 
 /* ---- the queue ------------------------------------------------------------------ */
@@ -175,8 +185,8 @@ int store_send_count(struct store *s, int64_t address_id, int64_t since, uint64_
  * May the authenticated address send as `from` (local@domain)? Yes when it
  * is the address itself, or when an account that has access to the
  * authenticated address holds the send permission on `from` (one person's
- * device sending for a shared or generic address they may use). Lookup: 1
- * yes, 0 no, -1 error.
+ * device sending for a shared or generic address they may use). Never a
+ * catchall: it receives only. Lookup: 1 yes, 0 no, -1 error.
  */
 int store_may_send_as(struct store *s, int64_t auth_address_id, const char *from, const char **errstr_r);
 

@@ -636,3 +636,54 @@ def test_sigterm_during_submission_data_refuses_and_stores_nothing(hermod):
     r.close()
     hermod.proc.wait(timeout=15)
     assert hermod.count(BOB) == 0
+
+
+def test_catchall_is_never_a_permitted_sender(hermod):
+    # an account that may use alice and holds every right on the catchall still cannot
+    # send as the catchall, by MAIL FROM or by From: (it receives only); bob, granted the
+    # same way, shows the grant itself works
+    hermod.cli("account", "add", "office", "--password-stdin", input=b"office-password-1\n")
+    hermod.cli("access", "grant", "office", ALICE, "--perms", "send")
+    hermod.cli("access", "grant", "office", CATCHALL, "--perms", "all")
+    hermod.cli("access", "grant", "office", BOB, "--perms", "send")
+    with raw_login(hermod) as r:
+        rep = r.cmd(f"MAIL FROM:<{CATCHALL}>")
+        assert rep.lines == [f"550 5.7.1 Sender address rejected: {ALICE} is not allowed to send as {CATCHALL}"]
+        _, rep = send_raw(r, ALICE, [DAVE], message(subject="as catchall", sender=CATCHALL, to=DAVE))
+        assert rep.lines == [f"550 5.7.1 From address rejected: {ALICE} is not allowed to send as {CATCHALL}"]
+        _, rep = send_raw(r, BOB, [DAVE], message(subject="as bob", sender=BOB, to=DAVE))
+        assert rep.code == 250, rep
+    assert [m["Subject"] for m in hermod.fetch(DAVE)] == ["as bob"]
+
+
+def test_send_is_in_the_action_history(hermod):
+    import apiutil
+    with raw_login(hermod) as r:
+        data = message(subject="history", sender=ALICE, to=DAVE, msgid="hist-1")
+        _, rep = send_raw(r, ALICE, [DAVE, BOB, "someone@remote.test"], data)
+        assert rep.code == 250, rep
+        # without a Message-ID of its own, the one submission added is recorded
+        data = f"From: <{ALICE}>\r\nTo: <{DAVE}>\r\nSubject: second\r\n\r\nhi\r\n".encode()
+        _, rep = send_raw(r, ALICE, [DAVE], data)
+        assert rep.code == 250, rep
+    [added] = [m["Message-ID"] for m in hermod.fetch(DAVE) if m["Subject"] == "second"]
+    # refused messages are not sends
+    with raw_login(hermod) as r:
+        _, rep = send_raw(r, ALICE, [DAVE], message(subject="forged", sender=BOB, to=DAVE))
+        assert rep.code == 550
+    out = hermod.cli("history", ALICE).stdout.decode().splitlines()
+    assert out[0] == "at\tactor\taction\tdetail\tip"
+    sends = [line.split("\t") for line in out[1:] if line.split("\t")[2] == "send"]
+    assert [(s[1], s[3], s[4]) for s in sends] == [
+        (ALICE, f"1 recipient, Message-ID {added}", "127.0.0.1"),
+        (ALICE, "3 recipients, Message-ID <hist-1@e2e.test>", "127.0.0.1"),
+    ], out
+    assert hermod.cli("history", DAVE).stdout.decode().count("\tsend\t") == 0
+    # the API shows the same entries to an account with the history right
+    apiutil.add_account(hermod, "auditor")
+    hermod.cli("access", "grant", "auditor", ALICE, "--perms", "history")
+    api = apiutil.logged_in(hermod, "auditor")
+    entries = api.expect(200, "GET", f"/api/v1/addresses/{ALICE}/history")["entries"]
+    got = [(e["action"], e["detail"], e["ip"]) for e in entries if e["action"] == "send"]
+    assert got == [("send", f"1 recipient, Message-ID {added}", "127.0.0.1"),
+                   ("send", "3 recipients, Message-ID <hist-1@e2e.test>", "127.0.0.1")]

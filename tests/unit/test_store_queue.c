@@ -1068,7 +1068,7 @@ static void test_async_submit_copies_everything(void **state)
 		char *from = xstrdup("alice@example.org"), *addr = xstrdup("carol@remote.test");
 		char *orcpt = xstrdup("rfc822;carol@remote.test"), *envid = xstrdup("E42"), *prefix = xstrdup("X-P: 1\r\n");
 		struct store_outbound_rcpt *rc = xcalloc(1, sizeof(*rc));
-		struct store_outbound out = { from, f->alice, envid, STORE_RET_FULL, prefix, rc, 1, 2 };
+		struct store_outbound out = { from, f->alice, envid, STORE_RET_FULL, prefix, rc, 1, 2, "", "" };
 
 		*rc = (struct store_outbound_rcpt){ addr, STORE_NOTIFY_NEVER, orcpt };
 		store_async_submit(sa, spool_of(f->dir, "async submit\r\n"), ids, 1, &out, T0, on_submitted, &c);
