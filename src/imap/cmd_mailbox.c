@@ -341,24 +341,46 @@ static int on_changed_keywords(const struct store_mail *m, void *arg)
 	return 0;
 }
 
+/* Whether a message of snap newer than since has keywords. */
+static bool keywords_since(const struct imap_snapshot *snap, uint64_t since)
+{
+	for (uint32_t i = 0; i < snap->count; i++)
+		if ((snap->flags[i] & IMAP_VIEW_KEYWORDS) && snap->modseqs[i] > since)
+			return true;
+	return false;
+}
+
 /*
- * The keyword texts SELECT needs, read only when the snapshot says some
- * message has keywords (a folder without them costs a pass over memory):
- * the folder's set for FLAGS, and for QRESYNC the changed messages' own.
+ * The folder's keyword set for FLAGS. A snapshot from the cache carries
+ * it; one caught up from it keeps it unless a change since brought
+ * keywords (a keyword whose last message went stays listed: harmless,
+ * RFC 3501 7.2.6 lists flags the mailbox may hold). Otherwise it is read
+ * (a pass over the folder's index), and only when some message has any.
  */
+static int select_folder_keywords(struct store *st, struct select_ctx *c, const char **err_r)
+{
+	const struct imap_snapshot *base = c->base;
+	const char *known = NULL;
+
+	if (c->how == IMAP_SNAPSHOT_CACHED || (c->how == IMAP_SNAPSHOT_CAUGHT_UP &&
+					       !keywords_since(c->snap, base->highestmodseq)))
+		known = base->keywords != NULL ? base->keywords : "";
+	if (known != NULL)
+		snprintf(c->keywords, sizeof(c->keywords), "%s", known);
+	else if (keywords_since(c->snap, 0) && store_folder_keywords(st, c->st.folder_id, c->keywords, err_r) < 0)
+		return -1;
+	if (c->snap != NULL && c->keywords[0] != '\0')
+		c->snap->keywords = xstrdup(c->keywords); /* not published yet: still ours to set */
+	return 0;
+}
+
+/* The keyword texts SELECT needs: the folder's set, and for QRESYNC the changed messages' own. */
 static int select_keywords(struct store *st, struct select_ctx *c, const struct imap_snapshot *snap,
 			   const char **err_r)
 {
-	bool any = false, changed = false;
-
-	for (uint32_t i = 0; i < snap->count && !(any && changed); i++)
-		if (snap->flags[i] & IMAP_VIEW_KEYWORDS) {
-			any = true;
-			changed = changed || snap->modseqs[i] > c->qr_modseq;
-		}
-	if (any && store_folder_keywords(st, c->st.folder_id, c->keywords, err_r) < 0)
+	if (select_folder_keywords(st, c, err_r) < 0)
 		return -1;
-	if (changed && c->qresync && c->qr_uidvalidity == c->st.uidvalidity)
+	if (c->qresync && c->qr_uidvalidity == c->st.uidvalidity && keywords_since(snap, c->qr_modseq))
 		return store_mail_list(st, c->st.folder_id, 1, c->qr_modseq, on_changed_keywords, c, err_r);
 	return 0;
 }

@@ -123,6 +123,13 @@ struct imap_snapshot {
 	uint32_t *uids;
 	uint8_t *flags;          /* STORE_FLAG_*, and IMAP_VIEW_KEYWORDS */
 	uint64_t *modseqs;
+	/*
+	 * The folder's keywords for SELECT's FLAGS (store_folder_keywords), or
+	 * NULL when no message has any; set by the SELECT that built the
+	 * snapshot, before it is published (cmd_mailbox.c), so that a SELECT
+	 * from the cache does not read them again.
+	 */
+	char *keywords;
 };
 
 /*

@@ -109,12 +109,14 @@ void imap_snapshot_unref(struct imap_snapshot **sp)
 	free(s->uids);
 	free(s->flags);
 	free(s->modseqs);
+	free(s->keywords);
 	free(s);
 }
 
 size_t imap_snapshot_bytes(const struct imap_snapshot *s)
 {
-	return sizeof(*s) + (size_t)s->cap * (sizeof(*s->uids) + sizeof(*s->flags) + sizeof(*s->modseqs));
+	return sizeof(*s) + (size_t)s->cap * (sizeof(*s->uids) + sizeof(*s->flags) + sizeof(*s->modseqs)) +
+	       (s->keywords != NULL ? strlen(s->keywords) + 1 : 0);
 }
 
 /* Appends base's message i, or change ch instead when ch is about the same UID and newer. */

@@ -3,10 +3,24 @@ nothing (RFC 3502), \\Recent (RFC 3501 2.3.2), QRESYNC's SELECT parameters
 (RFC 7162 3.2.5.1) and SEARCHRES (RFC 5182)."""
 import re
 
+import pytest
+
 import hermodtest
 from imaputil import RawIMAP
 
 USER = "alice@hosted.test"
+
+
+@pytest.fixture
+def debug_inst(hermod_factory):
+    """A daemon that logs at debug level (how each SELECT got its snapshot)."""
+    i = hermod_factory()
+    with open(i.conf) as f:
+        text = f.read()
+    with open(i.conf, "w") as f:
+        f.write(text.replace("log_level info", "log_level debug"))
+    i.start()
+    return i
 
 
 def msg(subject, pad=0):
@@ -197,7 +211,8 @@ def test_qresync_select_known_uids_and_seq_match_reduce_vanished(hermod):
     q.close()
 
 
-def test_select_flags_list_the_folders_keywords(hermod):
+def test_select_flags_list_the_folders_keywords(debug_inst):
+    hermod = debug_inst
     deliver(hermod, 3)
     a = raw_login(hermod)
     a.cmd("s", "SELECT INBOX")
@@ -211,6 +226,9 @@ def test_select_flags_list_the_folders_keywords(hermod):
     lines = e.cmd("x", "EXAMINE INBOX")
     assert "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)" in lines, lines
     assert "* OK [PERMANENTFLAGS ()] Read-only mailbox" in lines, lines
+    # that SELECT came from the cached snapshot: the keywords came with it
+    views = re.findall(r"event=select folder=\d+ messages=\d+ view=([a-z-]+)", hermod.log())
+    assert views[-2:] == ["caught-up", "cached"], views
     # a new keyword set by another session is announced before the FETCH that shows it
     assert a.cmd("k2", "STORE 2 +FLAGS ($Later $work)")[-1].startswith("k2 OK")
     lines = noop_until(b, "n", lambda ln: "$Later" in ln)
