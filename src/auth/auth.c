@@ -32,6 +32,7 @@
 #include "lib/log.h"
 #include "lib/xalloc.h"
 #include "store/store.h"
+#include "store/store_devices.h"
 #include "store/store_mail.h"
 #include "store/store_manage.h"
 
@@ -63,6 +64,7 @@ struct auth_req {
 	enum auth_result result;
 	const char *reason; /* for the log: why it failed */
 	struct auth_identity id;
+	char app_name[STORE_APP_PASSWORD_NAME_MAX + 1]; /* the app password that matched, or "" */
 	char message[512];
 };
 
@@ -180,11 +182,55 @@ static void record_login(struct store *s, const struct auth_req *r, int64_t addr
 	char detail[128];
 	const char *err = NULL;
 
-	snprintf(detail, sizeof(detail), "%s%s%s", r->protocol != NULL ? r->protocol : "?",
-		 r->result == AUTH_OK ? "" : ": ", r->result == AUTH_OK ? "" : r->reason);
+	if (r->result == AUTH_OK && r->app_name[0] != '\0')
+		snprintf(detail, sizeof(detail), "%s (app password %s)", r->protocol != NULL ? r->protocol : "?",
+			 r->app_name);
+	else
+		snprintf(detail, sizeof(detail), "%s%s%s", r->protocol != NULL ? r->protocol : "?",
+			 r->result == AUTH_OK ? "" : ": ", r->result == AUTH_OK ? "" : r->reason);
 	if (store_history_add(s, address_id, (int64_t)time(NULL), r->address,
 			      r->result == AUTH_OK ? "login" : "login-failed", detail, r->peer_ip, &err) < 0)
 		log_warn("auth event=history-failed address=%s error=\"%s\"", r->address, err ? err : "unknown");
+}
+
+/*
+ * After the address password did not match: one of the address's app
+ * passwords? They are full-entropy secrets stored as SHA-256, so this is one
+ * indexed lookup, not an argon2 per app password: a failed login costs what
+ * it did. 1 (r->app_name set, last use recorded best effort), 0, -1.
+ */
+static int app_password_matches(struct store *s, struct auth_req *r, const struct store_login *login)
+{
+	char hash[STORE_APP_PASSWORD_HASH_MAX];
+	struct store_app_password pw;
+	const char *err = NULL;
+	int rc;
+
+	if (login->kind == ADDRESS_ALIAS || store_app_password_digest(r->password, hash) < 0)
+		return 0;
+	rc = store_app_password_find(s, login->address_id, hash, &pw, &err);
+	if (rc < 0)
+		log_error("auth event=lookup-failed address=%s error=\"%s\"", r->address, err ? err : "unknown");
+	if (rc != 1)
+		return rc;
+	snprintf(r->app_name, sizeof(r->app_name), "%s", pw.name);
+	if (store_app_password_touch(s, pw.id, (int64_t)time(NULL), &err) < 0)
+		log_warn("auth event=app-password-touch-failed address=%s error=\"%s\"", r->address, err);
+	return 1;
+}
+
+/*
+ * The address password, else an app password. An address without a
+ * password of its own (a catchall) may still have app passwords; it pays
+ * the same argon2 work first, so timing does not tell which it is.
+ */
+static int secret_matches(struct store *s, struct auth_req *r, const struct store_login *login)
+{
+	if (login->password_hash[0] == '\0')
+		burn_equal_time(r->password);
+	else if (password_verify(login->password_hash, r->password))
+		return 1;
+	return app_password_matches(s, r, login);
 }
 
 static void verify(struct store *s, struct auth_req *r)
@@ -196,16 +242,18 @@ static void verify(struct store *s, struct auth_req *r)
 
 	struct store_login login;
 	const char *err = NULL;
-	int found = store_login_get(s, r->address, &login, &err);
+	int found = store_login_get(s, r->address, &login, &err), matched;
 
 	if (found < 0) {
 		log_error("auth event=lookup-failed address=%s error=\"%s\"", r->address, err ? err : "unknown");
 		set_result(r, AUTH_TEMPFAIL, "store-error");
-	} else if (found == 0 || login.password_hash[0] == '\0') {
+	} else if (found == 0) {
 		burn_equal_time(r->password);
-		set_result(r, AUTH_FAILED, found == 0 ? "no-such-address" : "no-password");
-	} else if (!password_verify(login.password_hash, r->password)) {
-		set_result(r, AUTH_FAILED, "wrong-password");
+		set_result(r, AUTH_FAILED, "no-such-address");
+	} else if ((matched = secret_matches(s, r, &login)) < 0) {
+		set_result(r, AUTH_TEMPFAIL, "store-error");
+	} else if (matched == 0) {
+		set_result(r, AUTH_FAILED, login.password_hash[0] == '\0' ? "no-password" : "wrong-password");
 	} else if (login.kind == ADDRESS_ALIAS) {
 		/* Checked after the password: the answer must not reveal what kind an address is. */
 		set_result(r, AUTH_FAILED, "kind-cannot-log-in");
@@ -440,7 +488,8 @@ static void log_outcome(const struct auth_req *r)
 	const char *field = r->account ? "login" : "address";
 
 	if (r->result == AUTH_OK)
-		log_info("auth event=login %s=%s ip=%s", field, r->address, r->peer_ip);
+		log_info("auth event=login %s=%s ip=%s%s%s%s", field, r->address, r->peer_ip,
+			 r->app_name[0] != '\0' ? " app_password=\"" : "", r->app_name, r->app_name[0] != '\0' ? "\"" : "");
 	else if (r->result == AUTH_FAILED)
 		log_info("auth event=login-failed %s=%s ip=%s reason=%s", field, r->address, r->peer_ip, r->reason);
 }

@@ -125,5 +125,6 @@ cli_handler cli_domain_check, cli_address_import; /* cli_check.c, cli_import.c *
 cli_handler cli_queue_list, cli_queue_show, cli_queue_retry, cli_queue_hold, cli_queue_release, cli_queue_remove;
 cli_handler cli_invite, cli_link_create, cli_link_list, cli_link_revoke; /* cli_invite.c */
 cli_handler cli_autoreply_set, cli_autoreply_off, cli_autoreply_show, cli_alias_targets, cli_alias_confirm; /* cli_inbound.c */
+cli_handler cli_app_password_list, cli_app_password_add, cli_app_password_revoke; /* cli_devices.c */
 
 #endif

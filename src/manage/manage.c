@@ -19,6 +19,7 @@ static const struct manage_op *const op_tables[] = {
 	manage_invite_ops,
 	manage_check_ops, manage_import_ops, /* check, import */
 	manage_inbound_ops, /* inbound */
+	manage_devices_ops, /* app passwords */
 	NULL,
 };
 

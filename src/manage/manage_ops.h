@@ -27,6 +27,8 @@ extern const struct manage_op manage_check_ops[];
 extern const struct manage_op manage_import_ops[];
 /* inbound: auto-reply and alias targets (manage_inbound.c; manage_inbound.h for the shared step) */
 extern const struct manage_op manage_inbound_ops[];
+/* devices: app passwords (manage_devices.c) */
+extern const struct manage_op manage_devices_ops[];
 
 /*
  * Provided by manage_invite.c, called by address.create (manage_address.c)
