@@ -519,7 +519,7 @@ static enum imap_cmd_result select_finish(struct imap_cmd *cmd)
 			   v->readonly ? "EXAMINE" : "SELECT");
 }
 
-/* On the writer: a read-write SELECT takes the \Recent of the messages in its view. */
+/* On a reader (store_folder_take_recent needs no fsync): a read-write SELECT takes its view's \Recent. */
 static void take_recent_work(struct store *st, void *arg)
 {
 	struct select_ctx *c = arg;
@@ -550,7 +550,7 @@ static enum imap_cmd_result select_recent(struct imap_cmd *cmd, struct imap_view
 	if (c->recent_first >= upto)
 		return select_finish(cmd);
 	c->take_upto = upto;
-	return imap_cmd_store_call(cmd, STORE_CALL_WRITE, take_recent_work, select_finish);
+	return imap_cmd_store_call(cmd, STORE_CALL_READ, take_recent_work, select_finish); /* no fsync needed */
 }
 
 static enum imap_cmd_result select_done(struct imap_cmd *cmd)

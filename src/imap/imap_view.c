@@ -598,7 +598,7 @@ static void sync_finish(struct imap_session *s, struct sync_ctx *c)
 	then(s);
 }
 
-/* On the writer: this read-write session takes the new messages' \Recent. */
+/* On a reader (see sync_recent): this read-write session takes the new messages' \Recent. */
 static void take_work(struct store *st, void *arg)
 {
 	struct sync_ctx *c = arg;
@@ -625,7 +625,7 @@ static void take_done(struct imap_session *s, void *arg)
 
 /*
  * RFC 3501 7.3.2: RECENT follows EXISTS. New mail in a read-write IMAP4rev1
- * session is first taken (a WRITE call): the first session told of a
+ * session is first taken (a store call): the first session told of a
  * message is the one that sees it \Recent (2.3.2). Returns true when the
  * take was started (it finishes the sync).
  */
@@ -642,7 +642,9 @@ static bool sync_recent(struct imap_session *s, struct sync_ctx *c)
 	}
 	c->take_upto = upto;
 	s->syncing = true;
-	s->sync = imap_async_start(s, STORE_CALL_WRITE, take_work, c, sync_ctx_free, take_done);
+	/* a reader: the take needs no fsync (store_folder_take_recent), a new message in a selected folder
+	 * should not cost a second synchronous commit */
+	s->sync = imap_async_start(s, STORE_CALL_READ, take_work, c, sync_ctx_free, take_done);
 	return true;
 }
 

@@ -102,7 +102,10 @@ int store_folder_recent(struct store *s, int64_t folder_id, uint32_t *first_r, u
  * A read-write SELECT (or its session's later sync) takes the messages below
  * upto: moves the boundary up to upto and gives the old one in *first_r, so
  * that the messages in [*first_r, upto) are \Recent in that session and in
- * no other (an empty range when another session took them first).
+ * no other (an empty range when another session took them first). Its own
+ * transaction (BEGIN IMMEDIATE) keeps two takes apart on any connection, so
+ * a reader (synchronous=NORMAL) may run it: a take lost in a crash only
+ * makes its messages \Recent again for the next session.
  */
 int store_folder_take_recent(struct store *s, int64_t folder_id, uint32_t upto, uint32_t *first_r,
 			     const char **errstr_r);

@@ -286,3 +286,37 @@ def test_searchres_save_and_dollar(hermod):
     lines = r.cmd("f3", "FETCH $ (UID)")
     assert lines == ["f3 OK FETCH completed"], lines
     r.close()
+
+
+def wait_count(r, n, tries=20):
+    """NOOP until the session's view holds n messages (FETCH n is valid)."""
+    import time
+    for i in range(tries):
+        r.cmd(f"w{i}", "NOOP")
+        if r.cmd(f"c{i}", f"FETCH {n} (UID)")[-1].startswith(f"c{i} OK"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"never saw {n} messages")
+
+
+def test_recent_in_exactly_one_session_under_concurrent_delivery(hermod):
+    sessions = [raw_login(hermod) for _ in range(3)]
+    for r in sessions:
+        assert r.cmd("s", "SELECT INBOX")[-1].startswith("s OK")
+    for i in range(12):
+        hermod.deliver(USER, msg("c%d" % i).decode())
+        sessions[i % 3].cmd("n%d" % i, "NOOP")  # whoever is told first takes it
+    owners = {}
+    for k, r in enumerate(sessions):
+        wait_count(r, 12)
+        lines = r.cmd("f", "UID FETCH 1:* (FLAGS)")
+        for ln in lines[:-1]:
+            m = re.match(r"\* \d+ FETCH \((?:UID (\d+) FLAGS \(([^)]*)\)|FLAGS \(([^)]*)\) UID (\d+))\)$", ln)
+            assert m, ln
+            uid, flags = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+            if "\\Recent" in flags:
+                owners.setdefault(int(uid), []).append(k)
+    assert sorted(owners) == list(range(1, 13)), owners
+    assert all(len(v) == 1 for v in owners.values()), owners
+    for r in sessions:
+        r.close()
