@@ -15,6 +15,7 @@
 #include "imap/imap_private.h"
 #include "lib/log.h"
 #include "lib/xalloc.h"
+#include "store/store_manage.h"
 
 static void copy_err(char *out, size_t size, const char *err)
 {
@@ -203,6 +204,63 @@ static void expunge_ctx_free(void *arg)
 	free(c);
 }
 
+static struct expunge_ctx *expunge_ctx_new(struct imap_cmd *cmd)
+{
+	struct expunge_ctx *c = xcalloc(1, sizeof(*c));
+
+	cmd->ctx = c;
+	cmd->ctx_free = expunge_ctx_free;
+	c->folder_id = cmd->session->view->folder_id;
+	return c;
+}
+
+/*
+ * What an EXPUNGE or CLOSE deleted goes into the address's action history.
+ * After the tagged reply and on a reader connection (synchronous=NORMAL):
+ * the record needs no fsync of its own, so the writer, shared with every
+ * delivery, does not pay a second commit for each EXPUNGE. Best effort.
+ */
+struct deletion_note {
+	int64_t address_id;
+	char *address, *detail, *ip;
+};
+
+static void deletion_note_work(struct store *st, void *arg)
+{
+	struct deletion_note *d = arg;
+	const char *err = NULL;
+
+	if (store_history_add(st, d->address_id, (int64_t)time(NULL), d->address, "delete", d->detail, d->ip,
+			      &err) < 0)
+		log_warn("imap event=history-failed address=%s error=\"%s\"", d->address, err ? err : "unknown");
+}
+
+static void deletion_note_done(void *arg, bool cancelled)
+{
+	struct deletion_note *d = arg;
+
+	(void)cancelled;
+	free(d->address);
+	free(d->detail);
+	free(d->ip);
+	free(d);
+}
+
+static void note_deletion(struct imap_session *s, const struct expunge_ctx *c)
+{
+	struct deletion_note *d;
+
+	if (c->rc < 0 || c->n_removed == 0)
+		return;
+	d = xcalloc(1, sizeof(*d));
+	d->address_id = s->address_id;
+	d->address = xstrdup(s->address);
+	d->detail = xasprintf("imap: %zu message%s from %s", c->n_removed, c->n_removed == 1 ? "" : "s",
+			      s->view->name);
+	d->ip = xstrdup(conn_peer_ip(s->conn));
+	store_async_call(s->server->store, STORE_CALL_READ, deletion_note_work, deletion_note_done, d);
+}
+
 static void on_removed(uint32_t uid, void *arg)
 {
 	struct expunge_ctx *c = arg;
@@ -233,6 +291,7 @@ static enum imap_cmd_result close_done(struct imap_cmd *cmd)
 	/* RFC 3501 6.4.2: CLOSE expunges silently; a failure still closes the mailbox. */
 	if (c->rc < 0)
 		log_warn("imap session=%s event=close-expunge-failed error=\"%s\"", cmd->session->id, c->err);
+	note_deletion(cmd->session, c);
 	imap_session_unselect(cmd->session);
 	return imap_cmd_ok(cmd, "CLOSE completed");
 }
@@ -247,10 +306,7 @@ enum imap_cmd_result imap_cmd_close(struct imap_cmd *cmd)
 		imap_session_unselect(s);
 		return imap_cmd_ok(cmd, "%s completed", cmd->parsed.name);
 	}
-	struct expunge_ctx *c = xcalloc(1, sizeof(*c));
-	cmd->ctx = c;
-	cmd->ctx_free = expunge_ctx_free;
-	c->folder_id = s->view->folder_id;
+	expunge_ctx_new(cmd);
 	return imap_cmd_store_call(cmd, STORE_CALL_WRITE, expunge_work, close_done);
 }
 
@@ -262,6 +318,7 @@ static enum imap_cmd_result expunge_done(struct imap_cmd *cmd)
 
 	if (c->rc < 0)
 		return imap_cmd_no(cmd, "[SERVERBUG] %s", c->err);
+	note_deletion(cmd->session, c);
 	for (size_t i = c->n_removed; i-- > 0;)
 		imap_view_expunge_uid(cmd->session, c->removed[i]);
 	return imap_cmd_ok(cmd, "EXPUNGE completed");
@@ -291,12 +348,9 @@ static int deleted_uids(struct imap_cmd *cmd, const struct imap_arg *a, struct e
 
 enum imap_cmd_result imap_cmd_expunge(struct imap_cmd *cmd)
 {
-	struct expunge_ctx *c = xcalloc(1, sizeof(*c));
+	struct expunge_ctx *c = expunge_ctx_new(cmd);
 	const char *err;
 
-	cmd->ctx = c;
-	cmd->ctx_free = expunge_ctx_free;
-	c->folder_id = cmd->session->view->folder_id;
 	if (cmd->parsed.arg_count != (cmd->parsed.uid ? 1u : 0u))
 		return imap_cmd_bad(cmd, "Syntax: EXPUNGE, or UID EXPUNGE uid-set");
 	if (cmd->parsed.uid && deleted_uids(cmd, &cmd->parsed.args[0], c, &err) < 0)

@@ -156,6 +156,15 @@ def test_expunge_and_uid_expunge(hermod):
     typ, data = c.expunge()
     assert typ == "OK" and data[-2:] == [b"2", b"1"], data  # imaplib keeps the UID EXPUNGE one too
     assert hermod.count("alice@hosted.test") == 1
+    # the address's action history: the login, and what each expunge deleted, from where
+    deadline = time.time() + 5
+    while True:
+        history = hermod.cli("history", "alice@hosted.test").stdout.decode()
+        if "imap: 2 messages from INBOX" in history or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert "imap: 1 message from INBOX" in history and "imap: 2 messages from INBOX" in history, history
+    assert "127.0.0.1" in history and "login" in history, history
 
 
 def test_idle_receives_delivery_within_a_second(hermod):
