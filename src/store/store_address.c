@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "lib/xalloc.h"
+#include "store/store_manage.h"
 #include "store/store_private.h"
 
 static const char *const kind_names[] = { "mailbox", "catchall", "noreply", "alias" };
@@ -105,23 +106,6 @@ static int folders_create(struct store *s, int64_t address_id, const char **errs
 	return 0;
 }
 
-/* The domain's catchall, if any: 1 with its local part, 0, or -1. */
-static int catchall_of(struct store *s, int64_t domain_id, char *local_r, size_t size, const char **errstr_r)
-{
-	static const char sql[] = "SELECT local FROM addresses WHERE domain_id = ? AND kind = 'catchall'";
-	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
-	int rc;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, domain_id);
-	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-		store_col_copy(st, 0, local_r, size);
-	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 1;
-	return rc == SQLITE_DONE ? 0 : store_dberr(s, errstr_r, "database error");
-}
 
 static int address_insert(struct store *s, const char *local, const char *domain, enum address_kind kind,
 			  const char *password_hash, int64_t *id_r, const char **errstr_r)
@@ -141,7 +125,7 @@ static int address_insert(struct store *s, const char *local, const char *domain
 		return rc < 0 ? -1 : store_errf(s, errstr_r, "domain %s is not hosted here; add it first", domain);
 	if ((rc = store_address_find(s, local, domain, NULL, errstr_r)) != 0)
 		return rc < 0 ? -1 : store_errf(s, errstr_r, "address %s@%s already exists", local, domain);
-	if (kind == ADDRESS_CATCHALL && (rc = catchall_of(s, domain_id, other, sizeof(other), errstr_r)) != 0)
+	if (kind == ADDRESS_CATCHALL && (rc = store_manage_catchall(s, domain_id, other, sizeof(other), errstr_r)) != 0)
 		return rc < 0 ? -1 : store_errf(s, errstr_r, "domain %s already has a catchall address (%s@%s)",
 						domain, other, domain);
 	if ((st = store_stmt(s, sql, errstr_r)) == NULL)
