@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,11 +45,6 @@ struct fix {
 	struct auth_service *as;
 	struct config cfg;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static void add_address(struct store *s, const char *local, enum address_kind kind, const char *password,
 			int64_t *id_r)
@@ -88,7 +85,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rmtree(g_dir);
 	free(g_dir);
 	return 0;
 }

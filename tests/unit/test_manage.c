@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "auth/password.h"
 #include "config/config.h"
 #include "lib/xalloc.h"
@@ -48,20 +50,6 @@ struct fixture {
 			fail_msg("%s failed: %s", #call, err_ != NULL ? err_ : "?"); \
 	} while (0)
 #define E (&err_)
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
 
 static void account(struct fixture *f, const char *login, const char *password)
 {
@@ -111,7 +99,7 @@ static int setup(void **state)
 	f->dir = xasprintf("%s/mcore-XXXXXX", base != NULL ? base : "/tmp");
 	assert_non_null(mkdtemp(f->dir));
 	conf = xasprintf("%s/hermod.conf", f->dir);
-	write_file(conf, "hostname mail.example.test\ndata_dir data\n");
+	testutil_write_file(conf, "hostname mail.example.test\ndata_dir data\n");
 	if (config_load(conf, &f->cfg, &err) < 0)
 		fail_msg("config: %s", err);
 	free(conf);
@@ -131,7 +119,7 @@ static int teardown(void **state)
 	manage_ctx_clear(&f->ctx);
 	store_close(f->s);
 	config_free(f->cfg);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rmtree(f->dir);
 	free(f->dir);
 	free(f);
 	return 0;

@@ -17,14 +17,11 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "lib/xalloc.h"
 #include "store/store.h"
 #include "store/store_private.h"
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -42,7 +39,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	nftw(*state, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rmtree(*state);
 	free(*state);
 	return 0;
 }

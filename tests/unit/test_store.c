@@ -15,6 +15,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "lib/xalloc.h"
 #include "store/store.h"
 #include "store/store_async.h"
@@ -33,11 +35,6 @@ static const struct plan_cfg test_plans[CONFIG_PLAN_COUNT] = {
 	{ "starter", 10000000, 50000000, 100, 500 },
 	{ "pro", 0, 50000000, 100, 1440 },
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static char *make_tmpdir(void)
 {
@@ -65,7 +62,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	store_close(f->s);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rmtree(f->dir);
 	free(f->dir);
 	free(f);
 	return 0;

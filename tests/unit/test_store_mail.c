@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <event2/event.h>
 
 #include "lib/buf.h"
@@ -55,11 +57,6 @@ static const struct plan_cfg plans[CONFIG_PLAN_COUNT] = {
 		if (err_ == NULL || strstr(err_, text) == NULL)                             \
 			fail_msg("%s: error \"%s\", expected \"%s\"", #call, err_ ? err_ : "(none)", text); \
 	} while (0)
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
 
 static char *make_tmpdir(void)
 {
@@ -105,7 +102,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	store_close(f->s);
-	nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rmtree(f->dir);
 	free(f->dir);
 	free(f);
 	return 0;
@@ -273,7 +270,7 @@ static void test_migration_from_v1(void **state)
 	assert_int_equal(status(f.s, f.addr, "New").uidvalidity, 4000000001u);
 	free(l.v);
 	store_close(f.s);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	testutil_rmtree(dir);
 	free(dir);
 }
 
