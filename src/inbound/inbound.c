@@ -326,6 +326,12 @@ void inbound_txn_add(struct inbound_txn *t, const struct inbound_rcpt *r)
 		add_autoreply(t, r->autoreply_id, r->autoreply_address);
 }
 
+void inbound_txn_add_autoreply(struct inbound_txn *t, const struct inbound_rcpt *r)
+{
+	if (r->autoreply_id != 0)
+		add_autoreply(t, r->autoreply_id, r->autoreply_address);
+}
+
 bool inbound_txn_relays(const struct inbound_txn *t)
 {
 	return t->remote_count > 0;

@@ -99,6 +99,12 @@ struct inbound_txn {
 
 /* An accepted recipient's remote copies and auto-reply candidate. */
 void inbound_txn_add(struct inbound_txn *t, const struct inbound_rcpt *r);
+/*
+ * Only the recipient's auto-reply candidate: submission, whose remote copies
+ * are queued by its own policy (an internal message to a colleague away on
+ * holiday gets the reply a message from outside would).
+ */
+void inbound_txn_add_autoreply(struct inbound_txn *t, const struct inbound_rcpt *r);
 /* Message text (after our trace headers): the header is kept when an auto-reply may follow. */
 void inbound_txn_text(struct inbound_txn *t, const char *p, size_t len);
 /* Does the message go to other servers too? */

@@ -618,8 +618,10 @@ static void rcpt_checked(void *arg, bool cancelled)
 	} else if (c->rcpt.kind == INBOUND_ALIAS && c->rcpt.rcpt.status == RCPT_OK) {
 		accept_alias(s, &c->rcpt, &c->params);
 	} else {
-		if (c->rcpt.rcpt.status == RCPT_OK)
+		if (c->rcpt.rcpt.status == RCPT_OK) {
 			add_local_dsn(s, &c->params);
+			inbound_txn_add_autoreply(&s->inbound, &c->rcpt);
+		}
 		smtp_cmd_rcpt_reply(s, &c->rcpt.rcpt);
 	}
 	call_free(c);
@@ -790,6 +792,7 @@ static void submit_text(struct smtp_session *s, const char *p, size_t len)
 	struct smtp_submit_txn *t = &s->sub;
 	bool done;
 
+	inbound_txn_text(&s->inbound, p, len); /* the header, when a recipient may auto-reply */
 	if (t->phase == SMTP_SUBMIT_HEADER) {
 		size_t used = submit_headers_feed(t->headers, p, len, &done);
 		if (!done)
@@ -938,6 +941,9 @@ static void submitted(int result, const char *errstr, void *arg)
 			 s->sub.dkim_domain[0] ? s->sub.dkim_domain : "no");
 	if (result == 0 && s->sub.remote_count > 0 && s->server->on_queued != NULL)
 		s->server->on_queued(s->server->on_queued_arg);
+	if (result == 0) /* the 250 follows in this loop iteration; auto-replies only start store work */
+		inbound_txn_delivered(s->server->inbound, &s->inbound, s->cfg, s->from.null_path ? "" : s->from.address,
+				      s->id);
 	smtp_committed(s, result, errstr, "queued");
 }
 
@@ -1070,6 +1076,7 @@ static void submit_reset(struct smtp_session *s)
 		dkim_signer_free(t->signer);
 	dkim_key_destroy(&t->dkim_key);
 	memset(t, 0, sizeof(*t));
+	inbound_txn_reset(&s->inbound);
 }
 
 static void submit_text_first(struct smtp_session *s, const char *p, size_t len)

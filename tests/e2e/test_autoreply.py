@@ -57,6 +57,18 @@ def test_reply_to_a_hosted_sender(hermod):
     hermod.wait_log(r"event=autoreply-sent .*address=alice@hosted.test to=<bob@hosted.test> .*route=local")
 
 
+def test_reply_to_a_colleague_writing_through_submission(hermod):
+    """An internal message (bob submits, alice is away) gets the reply a message from outside gets."""
+    from hermodtest import PASSWORD
+    set_autoreply(hermod)
+    with hermod.submission() as s:
+        s.login(BOB, PASSWORD)
+        s.sendmail(BOB, [ALICE], message(subject="Budget", sender=BOB, to=ALICE, msgid="budget-1"))
+    got = wait_for(lambda: replies(hermod), 10, "the auto-reply in bob's INBOX")
+    assert len(got) == 1 and got[0]["Subject"] == "Auto: Budget"
+    assert got[0]["In-Reply-To"] == "<budget-1@e2e.test>"
+
+
 def test_reply_to_a_remote_sender_goes_from_the_null_sender(hermod_factory):
     remote = ScriptedSMTP().start()
     try:
