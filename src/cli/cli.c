@@ -88,7 +88,7 @@ static const struct cli_cmd cli_cmds[] = {
 	{ "autoreply", "show", 1, 1, "", cli_autoreply_show, "autoreply show ADDR" },
 	{ "alias", "targets", 1, CLI_POS_MAX, "target=", cli_alias_targets,
 	  "alias targets ADDR [TARGET... | --target TARGET...]   (at most 10; none: list them)" },
-	{ "alias", "confirm", 1, 1, "", cli_alias_confirm, "alias confirm TOKEN           (an external target agrees)" },
+	{ "alias", "confirm", 1, 1, "", cli_alias_confirm, "alias confirm [--] TOKEN      (an external target agrees; -- before a token starting with -)" },
 	{ "app-password", "list", 1, 1, "", cli_app_password_list, "app-password list ADDR" },
 	{ "app-password", "add", 2, 2, "", cli_app_password_add, "app-password add ADDR NAME   (generated, shown once; at most 20)" },
 	{ "app-password", "revoke", 2, 2, "", cli_app_password_revoke, "app-password revoke ADDR NAME" },

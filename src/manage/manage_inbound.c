@@ -380,7 +380,7 @@ static void confirmation_message(struct manage_ctx *ctx, const char *alias, cons
 		"Mail sent to %s is to be forwarded to you (%s).\r\n\r\n"
 		"Nothing is forwarded until you agree. To agree, open this link:\r\n\r\n"
 		"  %s/api/v1/confirm/%s\r\n\r\n"
-		"Or ask the operator to run:\r\n\r\n  hermod alias confirm %s\r\n\r\n"
+		"Or ask the operator to run:\r\n\r\n  hermod alias confirm -- %s\r\n\r\n"
 		"If you did not expect this, ignore this message: you will receive nothing.\r\n",
 		alias, target, alias, date, alias, target, base, token, token);
 	fclose(f);
