@@ -67,7 +67,7 @@ def confirmation_token(remote, target):
     m = msgs[-1]
     assert m.mail_from == ""          # from the null sender
     assert m.header("Auto-Submitted") == "auto-generated"
-    return re.search(rb"hermod alias confirm (\S+)", m.data).group(1).decode()
+    return re.search(rb"hermod alias confirm -- (\S+)", m.data).group(1).decode()
 
 
 def forwarded(remote, rcpt=REMOTE):
