@@ -441,7 +441,7 @@ static int bodies_reap(struct store *s, int64_t **dead_r, size_t *ndead_r, const
 		" WHERE b.refcount = 0 AND g.sealed = 1";
 	static const char sql_del[] = "DELETE FROM bodies WHERE refcount = 0"
 				      " AND id NOT IN (SELECT body_id FROM queue_messages)";
-	static const char sql_dead[] = "DELETE FROM segments WHERE id = ? AND sealed = 1"
+	static const char sql_dead[] = "DELETE FROM segments WHERE id = ? AND sealed = 1 AND retired_at IS NULL"
 				       " AND NOT EXISTS (SELECT 1 FROM bodies WHERE segment = ?1)";
 	sqlite3_stmt *st = store_stmt(s, sql_segs, errstr_r);
 	int64_t *segs = NULL;

@@ -140,7 +140,9 @@ struct store_async {
 
 	store_idle_fn idle_fn;  /* writer's background work, or NULL */
 	void *idle_arg;
-	bool idle_pending;      /* idle_fn may have something to do (under mu) */
+	bool idle_pending;      /* idle work may have something to do (under mu) */
+	bool idle_wake_set;     /* idle_wake is compaction's next deadline (CLOCK_MONOTONIC) */
+	struct timespec idle_wake;
 	struct timespec last_work; /* CLOCK_MONOTONIC: when the writer last took real work */
 };
 
@@ -480,6 +482,42 @@ static void batch_run(struct store_async *sa, struct store_req **batch, size_t n
 	}
 }
 
+/*
+ * The writer's background work, one step: the caller's (the full-text
+ * indexer) first, then segment compaction (store_compact.c). 0 when neither
+ * had anything to do; *wait_s_r is then when compaction may have (-1: not
+ * by itself).
+ */
+static size_t idle_run(struct store_async *sa, int64_t *wait_s_r)
+{
+	const char *err = NULL;
+	size_t done = 0;
+
+	*wait_s_r = -1;
+	if (sa->idle_fn != NULL && (done = sa->idle_fn(sa->writer, sa->idle_arg)) > 0)
+		return done;
+	if (store_compact_step(sa->writer, STORE_COMPACT_STEP_BYTES, &done, &err) < 0) {
+		log_warn("store event=compact-failed error=\"%s\"", err);
+		done = 0;
+	}
+	if (done == 0)
+		*wait_s_r = store_compact_wait_s(sa->writer);
+	return done;
+}
+
+/* Nothing to do until work arrives, or until compaction's next deadline (under mu). */
+static void idle_wait(struct store_async *sa)
+{
+	if (!sa->idle_wake_set) {
+		pthread_cond_wait(&sa->deliver_cond, &sa->mu);
+		return;
+	}
+	if (pthread_cond_timedwait(&sa->deliver_cond, &sa->mu, &sa->idle_wake) == ETIMEDOUT) {
+		sa->idle_wake_set = false;
+		sa->idle_pending = true;
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct store_async *sa = arg;
@@ -489,8 +527,8 @@ static void *writer_main(void *arg)
 	pthread_mutex_lock(&sa->mu);
 	for (;;) {
 		while (sa->deliveries.head == NULL && sa->writes.head == NULL && !sa->stopping) {
-			if (sa->idle_fn == NULL || !sa->idle_pending) {
-				pthread_cond_wait(&sa->deliver_cond, &sa->mu);
+			if (!sa->idle_pending) {
+				idle_wait(sa);
 				continue;
 			}
 			/* Idle work only after a quiet spell: a steady stream of mail has the CPU first. */
@@ -502,10 +540,15 @@ static void *writer_main(void *arg)
 				continue;
 			}
 			pthread_mutex_unlock(&sa->mu);
-			size_t done = sa->idle_fn(sa->writer, sa->idle_arg);
+			int64_t wait_s;
+			size_t done = idle_run(sa, &wait_s);
 			pthread_mutex_lock(&sa->mu);
-			if (done == 0)
+			if (done == 0) {
 				sa->idle_pending = false;
+				sa->idle_wake_set = wait_s >= 0;
+				clock_gettime(CLOCK_MONOTONIC, &sa->idle_wake);
+				timespec_add_ms(&sa->idle_wake, wait_s >= 0 ? (long)wait_s * 1000 : 0);
+			}
 		}
 		sa->idle_pending = true; /* what comes now may give the idle work something to do */
 		clock_gettime(CLOCK_MONOTONIC, &sa->last_work);

@@ -20,7 +20,7 @@
  * Only after 3 does any delivery of the batch count as done (and SMTP say
  * 250). A crash before 2 completes loses bytes nobody references; a crash
  * between 2 and 3 leaves durable bytes that nobody references either: both
- * are harmless garbage (reclaimed by compaction, later). A row can never
+ * are harmless garbage (reclaimed by compaction, store_compact.c). A row can never
  * point at bytes that are not on disk, because the rows are committed after
  * the data sync. That is two or three syncs per batch, whatever its size:
  * group commit.
@@ -189,14 +189,8 @@ static int pwrite_all(int fd, const void *p, size_t len, uint64_t off)
 	return 0;
 }
 
-/* Per-batch sync obligations. */
-struct batch_sync {
-	bool segment_dirty;
-	bool dir_dirty;
-};
-
 /* Seals a full segment after syncing what this batch wrote to it. */
-static int segment_roll(struct store *s, struct batch_sync *bs, const char **errstr_r)
+static int segment_roll(struct store *s, struct store_batch_sync *bs, const char **errstr_r)
 {
 	if (bs->segment_dirty) {
 		s->data_syncs++;
@@ -210,8 +204,8 @@ static int segment_roll(struct store *s, struct batch_sync *bs, const char **err
 	return 0;
 }
 
-static int body_append(struct store *s, const void *p, size_t len, struct batch_sync *bs, struct store_body_loc *loc,
-		       const char **errstr_r)
+int store_body_append(struct store *s, const void *p, size_t len, struct store_batch_sync *bs,
+		      struct store_body_loc *loc, const char **errstr_r)
 {
 	bool created = false;
 
@@ -232,7 +226,7 @@ static int body_append(struct store *s, const void *p, size_t len, struct batch_
 }
 
 /* A spilled spool: its file becomes a sealed segment of its own. */
-static int body_adopt(struct store *s, struct spool *sp, struct batch_sync *bs, struct store_body_loc *loc,
+static int body_adopt(struct store *s, struct spool *sp, struct store_batch_sync *bs, struct store_body_loc *loc,
 		      const char **errstr_r)
 {
 	char path[4096];
@@ -255,7 +249,7 @@ static int body_adopt(struct store *s, struct spool *sp, struct batch_sync *bs, 
 	return 0;
 }
 
-static int body_store(struct store *s, struct spool *sp, struct batch_sync *bs, struct store_body_loc *loc,
+static int body_store(struct store *s, struct spool *sp, struct store_batch_sync *bs, struct store_body_loc *loc,
 		      const char **errstr_r)
 {
 	const void *mem;
@@ -265,7 +259,7 @@ static int body_store(struct store *s, struct spool *sp, struct batch_sync *bs, 
 	if (spool_flush(sp, errstr_r) < 0)
 		return -1;
 	if ((mem = spool_memory(sp, &len)) != NULL || spool_fd(sp) < 0)
-		return body_append(s, mem != NULL ? mem : "", mem != NULL ? len : 0, bs, loc, errstr_r);
+		return store_body_append(s, mem != NULL ? mem : "", mem != NULL ? len : 0, bs, loc, errstr_r);
 	return body_adopt(s, sp, bs, loc, errstr_r);
 }
 
@@ -408,7 +402,7 @@ fail:
 }
 
 /* Step 2: one data sync of the segment, and of msg/ when a name changed in it. */
-static int batch_sync_finish(struct store *s, struct batch_sync *bs, const char **errstr_r)
+int store_batch_sync_finish(struct store *s, struct store_batch_sync *bs, const char **errstr_r)
 {
 	if (bs->segment_dirty) {
 		s->data_syncs++;
@@ -430,7 +424,7 @@ static int batch_sync_finish(struct store *s, struct batch_sync *bs, const char 
 static int batch_write(struct store *s, struct store_delivery *const *d, struct store_body_loc *locs, size_t n,
 		       const char **errstr_r)
 {
-	struct batch_sync bs = { false, false };
+	struct store_batch_sync bs = { false, false };
 	const char *err;
 
 	for (size_t i = 0; i < n; i++) {
@@ -443,17 +437,17 @@ static int batch_write(struct store *s, struct store_delivery *const *d, struct 
 		else
 			s->bodies_written++;
 	}
-	return batch_sync_finish(s, &bs, errstr_r);
+	return store_batch_sync_finish(s, &bs, errstr_r);
 }
 
 int store_body_write(struct store *s, struct spool *sp, struct store_body_loc *loc, const char **errstr_r)
 {
-	struct batch_sync bs = { false, false };
+	struct store_batch_sync bs = { false, false };
 
 	if (body_store(s, sp, &bs, loc, errstr_r) < 0)
 		return -1;
 	s->bodies_written++;
-	if (batch_sync_finish(s, &bs, errstr_r) < 0) {
+	if (store_batch_sync_finish(s, &bs, errstr_r) < 0) {
 		body_unadopt(s, sp, loc);
 		return -1;
 	}

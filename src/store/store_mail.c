@@ -128,7 +128,8 @@ int store_bodies_release(struct store *s, const int64_t *body_ids, size_t n, str
 			 const char **errstr_r)
 {
 	/* the unsealed segment is the writer's current one: never removed */
-	static const char sql_seg[] = "DELETE FROM segments WHERE id = ?1 AND sealed = 1"
+	/* a retired one goes after its grace period (store_compact.c) */
+	static const char sql_seg[] = "DELETE FROM segments WHERE id = ?1 AND sealed = 1 AND retired_at IS NULL"
 				      " AND NOT EXISTS (SELECT 1 FROM bodies WHERE segment = ?1)";
 	int64_t segment = 0;
 	int rc;

@@ -16,6 +16,44 @@
 #define SPOOL_MEMORY_MAX_BYTES (64u * 1024)
 #define STORE_STMT_CACHE 512 /* > the number of distinct SQL strings (about 200 today) */
 
+/*
+ * Segment compaction (store_compact.c). A sealed segment whose live bytes
+ * (the sum of its bodies' lengths) are below live_pct percent of its file
+ * size has its bodies copied, a few at a time, to the current segment; the
+ * copies are fdatasync'd before the rows point at them. The emptied file is
+ * unlinked grace_s seconds after the last body left it (readers may still
+ * open the old location they looked up just before the move). Defaults
+ * here; HERMOD_COMPACT_LIVE_PCT, HERMOD_COMPACT_GRACE_S and
+ * HERMOD_COMPACT_SCAN_S override them (tests; HERMOD_SEGMENT_MAX_BYTES
+ * likewise makes segments small).
+ */
+#define STORE_COMPACT_LIVE_PCT 50
+#define STORE_COMPACT_GRACE_S 300
+#define STORE_COMPACT_SCAN_S 60       /* at most one look for candidates per minute */
+#define STORE_COMPACT_STEP_BYTES (256u * 1024) /* copied per step: ~1 ms plus one fdatasync */
+#define STORE_COMPACT_STEP_BODIES 64
+#define STORE_COMPACT_SCAN_SEGMENTS 16 /* segments examined per step while looking */
+
+struct store_compact {
+	bool configured;       /* the fields below were set (from the environment, or by a test) */
+	int live_pct;
+	int64_t grace_s;
+	int64_t scan_s;
+	int64_t segment;       /* being compacted, 0: none */
+	uint64_t size_before;  /* its file size when it was chosen */
+	uint64_t seg_moved;    /* bytes moved out of it so far */
+	int64_t cursor;        /* the last segment id examined in this round */
+	int64_t scanned_at;    /* time() a round ended; the next starts scan_s later */
+	int64_t skip;          /* a segment whose copy failed: not chosen again this round */
+	bool stop_after_copy;  /* tests: a step ends between the sync and the commit, like a crash */
+	/* counters, for tests and logs */
+	uint64_t segments_compacted;
+	uint64_t segments_unlinked;
+	uint64_t bodies_moved;
+	uint64_t bytes_moved;
+	uint64_t bytes_reclaimed;
+};
+
 struct store_stmt_slot {
 	const char *sql; /* identity: the address of a static string */
 	sqlite3_stmt *stmt;
@@ -49,6 +87,9 @@ struct store {
 	/* the segment store_body_pread read last (readers reuse the fd) */
 	int rd_fd;
 	int64_t rd_seg;
+
+	/* segment compaction (store_compact.c; writer thread only) */
+	struct store_compact compact;
 };
 
 /* Formats s->err, points *errstr_r at it and returns -1. */
@@ -128,6 +169,22 @@ void store_segments_unlink(struct store *s, const int64_t *ids, size_t n);
 /* A fresh UIDVALIDITY, above every one handed out (store_address.c). */
 int store_next_uidvalidity(struct store *s, uint32_t *v_r, const char **errstr_r);
 
+/*
+ * One step of segment compaction on the writer's store (store_compact.c):
+ * unlinks retired segments whose grace period is over, then copies up to
+ * budget bytes (at least one body) of the segment being compacted, syncs
+ * them and moves their rows in one transaction; or, when no segment is
+ * being compacted, looks at a few segments for one worth it. *done_r is how
+ * much it did (0: nothing to do now). -1 on error (the step's transaction
+ * is rolled back; the old rows and file are intact).
+ */
+int store_compact_step(struct store *s, size_t budget, size_t *done_r, const char **errstr_r);
+/* Seconds until store_compact_step may have something to do again (a grace
+ * period ends, the next round of looking), or -1 for never by itself. */
+int64_t store_compact_wait_s(struct store *s);
+/* STORE_SEGMENT_MAX_BYTES, or HERMOD_SEGMENT_MAX_BYTES (tests: segments that fill up fast). */
+uint64_t store_segment_max_bytes(void);
+
 /* Where one body went in the message store. */
 struct store_body_loc {
 	int64_t segment;
@@ -147,6 +204,21 @@ int store_body_write(struct store *s, struct spool *sp, struct store_body_loc *l
 void store_body_unwrite(struct store *s, struct spool *sp, const struct store_body_loc *loc);
 int store_body_insert(struct store *s, const struct store_body_loc *loc, int64_t refcount, int64_t *id_r,
 		      const char **errstr_r);
+
+/*
+ * Appending raw bytes as a delivery does (store_deliver.c; compaction's
+ * copies): store_body_append writes len bytes to the current segment
+ * (rolling to a new one when full) and notes what must be synced in *bs;
+ * store_batch_sync_finish does those syncs. Nothing may point at the bytes
+ * before it returned 0.
+ */
+struct store_batch_sync {
+	bool segment_dirty;
+	bool dir_dirty;
+};
+int store_body_append(struct store *s, const void *p, size_t len, struct store_batch_sync *bs,
+		      struct store_body_loc *loc, const char **errstr_r);
+int store_batch_sync_finish(struct store *s, struct store_batch_sync *bs, const char **errstr_r);
 
 /*
  * The outbound part of a delivery (store_queue.c), inside the batch's

@@ -384,6 +384,15 @@ static const char migration_8[] = "CREATE INDEX folders_uidvalidity ON folders(u
 static const char migration_9[] = "ALTER TABLE folders ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;\n"
 				  "UPDATE folders SET recent_uid = uidnext;\n";
 
+/*
+ * Migration 10: segments.retired_at, set (to the time of the latest move)
+ * when compaction has moved bodies out of a segment. A retired segment is
+ * never removed by the expunge path, even once empty: compaction unlinks
+ * its file grace seconds after retired_at, because a reader may have looked
+ * up a body's old location just before it moved (store_compact.c).
+ */
+static const char migration_10[] = "ALTER TABLE segments ADD COLUMN retired_at INTEGER;\n";
+
 static const char *const migrations[] = {
 	migration_1,
 	migration_2,
@@ -394,6 +403,7 @@ static const char *const migrations[] = {
 	migration_7,
 	migration_8,
 	migration_9,
+	migration_10,
 };
 #define MIGRATION_COUNT ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -628,7 +638,7 @@ static int store_open_to(const char *data_dir, int version, struct store **store
 
 	s->seg_fd = -1;
 	s->rd_fd = -1;
-	s->seg_max = STORE_SEGMENT_MAX_BYTES;
+	s->seg_max = store_segment_max_bytes();
 	s->data_dir = xstrdup(data_dir);
 	s->msg_dir = xasprintf("%s/msg", data_dir);
 	s->tmp_dir = xasprintf("%s/tmp", data_dir);
