@@ -74,6 +74,8 @@ struct store_req *store_async_submit(struct store_async *sa, struct spool *body,
  * not called again until a delivery or a WRITE call has run. Deliveries and
  * WRITE calls always go first: a step must be short (tens of
  * milliseconds). Set before any work is queued; fn runs on the writer thread.
+ * When fn has nothing to do the writer compacts segments (store_compact.c),
+ * and it wakes up by itself for that, so fn may also be called then.
  */
 typedef size_t (*store_idle_fn)(struct store *s, void *arg);
 void store_async_set_idle_work(struct store_async *sa, store_idle_fn fn, void *arg);

@@ -244,8 +244,10 @@ static int compact_find(struct store *s, size_t *done_r, const char **errstr_r)
 		return -1;
 	sqlite3_bind_int64(st, 1, s->compact.cursor);
 	sqlite3_bind_int64(st, 2, STORE_COMPACT_SCAN_SEGMENTS);
-	if (collect_ids(s, st, &ids, errstr_r) < 0)
+	if (collect_ids(s, st, &ids, errstr_r) < 0) {
+		free(ids.v);
 		return -1;
+	}
 	rc = 0;
 	for (size_t i = 0; i < ids.n && s->compact.segment == 0 && rc >= 0; i++) {
 		s->compact.cursor = ids.v[i];
