@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -450,6 +451,99 @@ static void test_compact_crash_after_commit(void **state)
 	assert_int_equal(check_all(f), NMSG / 4);
 }
 
+/* A reader on its own connection (as the reader threads have) reading every body in a loop. */
+struct reader {
+	struct fixture *f;
+	struct store *s;
+	int64_t mail_id[NMSG];
+	uint32_t uid[NMSG];
+	int n;
+	_Atomic int stop, rounds;
+	int failures;
+	char why[256];
+};
+
+static int reader_check(struct reader *r, int i)
+{
+	const char *want = r->f->text[r->uid[i]], *err = NULL;
+	char buf[2048];
+	size_t got = 0, n;
+	int64_t body = 0;
+	sqlite3_stmt *st;
+
+	if (sqlite3_prepare_v2(r->s->db, "SELECT body_id FROM mail WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(st, 1, r->mail_id[i]);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		body = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	do {
+		if (store_body_pread(r->s, body, got, buf + got, 300, &n, &err) < 0) {
+			snprintf(r->why, sizeof(r->why), "uid %u: %s", r->uid[i], err);
+			return -1;
+		}
+		got += n;
+	} while (n > 0 && got + 300 < sizeof(buf));
+	if (got != strlen(want) || memcmp(buf, want, got) != 0) {
+		snprintf(r->why, sizeof(r->why), "uid %u: %zu bytes differ", r->uid[i], got);
+		return -1;
+	}
+	return 0;
+}
+
+static void *reader_main(void *arg)
+{
+	struct reader *r = arg;
+
+	while (!r->stop) {
+		for (int i = 0; i < r->n; i++)
+			r->failures += reader_check(r, i) < 0;
+		r->rounds++;
+	}
+	return NULL;
+}
+
+/* Bodies move and old files go while another connection reads them all the time. */
+static void test_compact_under_concurrent_reader(void **state)
+{
+	struct fixture *f = *state;
+	struct reader r = { .f = f };
+	struct collect c = { .n = 0 };
+	pthread_t th;
+	const char *err = NULL;
+	int rounds;
+
+	expunge_most(f, 4);
+	OK(store_message_list(f->s, f->folder_id, collect_one, &c, E));
+	memcpy(r.mail_id, c.mail_id, sizeof(r.mail_id));
+	memcpy(r.uid, c.uid, sizeof(r.uid));
+	r.n = c.n;
+	if (store_open(f->dir, &r.s, &err) < 0)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
+	while (r.rounds < 2)
+		usleep(1000);
+	compact_all(f->s);
+	assert_true(f->s->compact.segments_compacted > 0);
+	/* "the grace period is over": every lookup the reader makes now is of a new place */
+	rounds = r.rounds;
+	while (r.rounds < rounds + 2)
+		usleep(1000);
+	f->s->compact.grace_s = 0;
+	compact_all(f->s);
+	assert_int_equal(count_rows(f->s, "SELECT count(*) FROM segments WHERE retired_at IS NOT NULL"), 0);
+	rounds = r.rounds;
+	while (r.rounds < rounds + 2)
+		usleep(1000);
+	r.stop = 1;
+	pthread_join(th, NULL);
+	store_close(r.s);
+	if (r.failures > 0)
+		fail_msg("%d failed reads, last: %s", r.failures, r.why);
+	assert_true(f->s->compact.segments_unlinked > 0);
+	assert_int_equal(check_all(f), NMSG / 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -458,6 +552,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_compact_expunge_after_partial_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact_crash_before_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_compact_crash_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compact_under_concurrent_reader, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
