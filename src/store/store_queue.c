@@ -180,13 +180,32 @@ static int send_log_insert(struct store *s, const struct store_outbound *out, in
  * the transaction of the send_log row: an entry exists exactly when the
  * message was accepted. The actor is the authenticated address itself.
  */
+/*
+ * The hosted address the message was sent as, when it is not the
+ * authenticated one (send-as, checked at MAIL): 1 with its id, 0, -1.
+ */
+static int sent_as(struct store *s, const struct store_outbound *out, int64_t *id_r, const char **errstr_r)
+{
+	const char *at = strrchr(out->envelope_from, '@');
+	char local[ADDRESS_MAX + 1];
+	int rc;
+
+	if (at == NULL || (size_t)(at - out->envelope_from) >= sizeof(local))
+		return 0;
+	memcpy(local, out->envelope_from, (size_t)(at - out->envelope_from));
+	local[at - out->envelope_from] = '\0';
+	rc = store_address_find(s, local, at + 1, id_r, errstr_r);
+	return rc == 1 && *id_r != out->sender_address_id ? 1 : rc < 0 ? -1 : 0;
+}
+
 static int send_history(struct store *s, const struct store_outbound *out, int64_t when, const char **errstr_r)
 {
 	static const char sql[] = "SELECT a.local || '@' || d.name FROM addresses a JOIN domains d ON d.id = a.domain_id"
 				  " WHERE a.id = ?";
 	unsigned n = out->send_log_count;
 	sqlite3_stmt *st;
-	char actor[ADDRESS_MAX + 1], detail[STORE_OUTBOUND_MSGID_SIZE + 64];
+	char actor[ADDRESS_MAX + 1], detail[STORE_OUTBOUND_MSGID_SIZE + ADDRESS_MAX + 80];
+	int64_t as_id = 0;
 	int rc;
 
 	if (n == 0)
@@ -203,9 +222,15 @@ static int send_history(struct store *s, const struct store_outbound *out, int64
 	}
 	snprintf(actor, sizeof(actor), "%s", (const char *)sqlite3_column_text(st, 0));
 	sqlite3_reset(st);
-	snprintf(detail, sizeof(detail), "%u recipient%s%s%s", n, n == 1 ? "" : "s",
-		 out->message_id[0] != '\0' ? ", Message-ID " : "", out->message_id);
-	return store_history_add(s, out->sender_address_id, when, actor, "send", detail, out->client_ip, errstr_r);
+	if ((rc = sent_as(s, out, &as_id, errstr_r)) < 0)
+		return -1;
+	snprintf(detail, sizeof(detail), "%u recipient%s%s%s%s%s", n, n == 1 ? "" : "s",
+		 out->message_id[0] != '\0' ? ", Message-ID " : "", out->message_id, rc == 1 ? ", as " : "",
+		 rc == 1 ? out->envelope_from : "");
+	if (store_history_add(s, out->sender_address_id, when, actor, "send", detail, out->client_ip, errstr_r) < 0)
+		return -1;
+	/* a shared address's history shows who sent as it */
+	return rc == 1 ? store_history_add(s, as_id, when, actor, "send", detail, out->client_ip, errstr_r) : 0;
 }
 
 int store_queue_insert(struct store *s, const struct store_outbound *out, int64_t body_id, int64_t internal_date,

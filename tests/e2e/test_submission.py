@@ -323,6 +323,10 @@ def test_send_permission_granted(hermod):
     s.quit()
     [m] = hermod.fetch(DAVE)
     assert m["Subject"] == "as bob"
+    # both histories say alice sent it as bob: who sent as a shared address is on record
+    for addr in (ALICE, BOB):
+        history = hermod.cli("history", addr).stdout.decode()
+        assert f"{ALICE}\tsend\t1 recipient, Message-ID" in history and f", as {BOB}\t127.0.0.1" in history, history
     # dave was not granted: alice still may not send as dave
     with raw_login(hermod) as r:
         assert r.cmd(f"MAIL FROM:<{DAVE}>").code == 550
