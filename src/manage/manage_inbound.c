@@ -7,7 +7,9 @@
  * after it followed the link sent to it: otherwise anyone could point an
  * alias at a stranger and make us a source of unwanted mail. The link holds
  * 32 random bytes (libsodium), base64url; only their SHA-256 is stored, and
- * it works once. Local targets need no confirmation: they are in the same
+ * it works once, within 30 days of being issued (alias_targets.created_at is
+ * the issue time while a target waits). Setting the targets again sends a
+ * fresh link to every external target still unconfirmed. Local targets need no confirmation: they are in the same
  * organisation's care, and their mail is never held back.
  *
  * A catchall never auto-replies (the seed: "no automatic reply will be sent
@@ -31,6 +33,7 @@
 #define TOKEN_BYTES 32
 #define ADDRESS_TEXT_MAX MANAGE_ADDRESS_TEXT_MAX
 #define PERIOD_MAX_S (365 * 86400)
+#define CONFIRM_DAYS 30 /* like invitations and sharing links: a confirmation link lasts 30 days */
 
 /* ---- shared ---- */
 
@@ -333,12 +336,12 @@ static void old_target(const struct store_alias_target *t, void *arg)
 		o->t[o->n++] = *t;
 }
 
-static bool was_target(const struct old_targets *o, const char *target)
+static const struct store_alias_target *was_target(const struct old_targets *o, const char *target)
 {
 	for (size_t i = 0; i < o->n; i++)
 		if (strcasecmp(o->t[i].target, target) == 0)
-			return true;
-	return false;
+			return &o->t[i];
+	return NULL;
 }
 
 /* A local target must exist and receive mail. */
@@ -423,7 +426,12 @@ int manage_alias_targets_apply(struct manage_ctx *ctx, const struct store_addres
 		rc = manage_fail_store(err, errstr);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		int local = domain_hosted(ctx->store, targets[i], &errstr);
-		list[i] = (struct store_alias_target_new){ .target = targets[i], .keep = was_target(old, targets[i]) };
+		const struct store_alias_target *was = was_target(old, targets[i]);
+
+		/* an external target still unconfirmed gets a fresh link (the old one may have
+		   expired or been lost): setting the targets again is how the owner re-sends it */
+		list[i] = (struct store_alias_target_new){ .target = targets[i],
+							   .keep = was != NULL && (local != 0 || was->confirmed) };
 		if (local < 0)
 			rc = manage_fail_store(err, errstr);
 		else if (local == 1)
@@ -464,23 +472,46 @@ static int op_targets_set(struct manage_ctx *ctx, json_t *params, json_t **resul
 
 /* ---- alias.confirm ---- */
 
+/* GONE for a link older than its 30 days, saying how the owner sends a new one. */
+static int fail_confirmation_expired(struct manage_ctx *ctx, int64_t alias_id, const char *target,
+				     struct manage_error *err)
+{
+	char alias[ADDRESS_TEXT_MAX];
+	const char *errstr = NULL;
+	int rc = store_inbound_address_name(ctx->store, alias_id, alias, sizeof(alias), &errstr);
+
+	if (rc < 0)
+		return manage_fail_store(err, errstr);
+	if (rc == 0)
+		snprintf(alias, sizeof(alias), "the alias");
+	return manage_fail(err, MANAGE_GONE, "confirmation_expired",
+			   "this confirmation link for %s expired (links are valid %d days); the owner of %s can "
+			   "send a new one by setting the alias's targets again",
+			   target, CONFIRM_DAYS, alias);
+}
+
 static int op_alias_confirm(struct manage_ctx *ctx, json_t *params, json_t **result_r, struct manage_error *err)
 {
 	unsigned char hash[STORE_TOKEN_HASH_BYTES];
 	char target[320], alias[ADDRESS_TEXT_MAX];
 	const char *token, *errstr = NULL;
 	int64_t alias_id = 0;
+	bool expired = false;
 	int rc;
 
 	if (manage_param_str(params, "token", true, 128, &token, err) < 0)
 		return -1;
 	crypto_hash_sha256(hash, (const unsigned char *)token, strlen(token));
-	if ((rc = store_inbound_target_confirm(ctx->store, hash, &alias_id, target, sizeof(target), &errstr)) < 0)
+	rc = store_inbound_target_confirm(ctx->store, hash, (int64_t)ctx->now - (int64_t)CONFIRM_DAYS * 86400,
+					  &alias_id, target, sizeof(target), &expired, &errstr);
+	if (rc < 0)
 		return manage_fail_store(err, errstr);
 	if (rc == 0)
 		return manage_fail(err, MANAGE_GONE, "confirmation_invalid",
 				   "this confirmation link is not valid: it was already used, or the redirection "
 				   "changed since it was sent");
+	if (expired)
+		return fail_confirmation_expired(ctx, alias_id, target, err);
 	if (store_inbound_address_name(ctx->store, alias_id, alias, sizeof(alias), &errstr) < 0)
 		return manage_fail_store(err, errstr);
 	manage_history(ctx, alias_id, "alias.confirm", "%s confirmed", target);
@@ -497,9 +528,9 @@ const struct manage_op manage_inbound_ops[] = {
 	{ "alias.targets.get", op_targets_get, false, false, "An alias's targets {address}, each local or external, "
 							    "active or awaiting confirmation" },
 	{ "alias.targets.set", op_targets_set, true, false,
-	  "Replace an alias's targets {address, targets[] (at most 10)}; new external targets get a confirmation "
-	  "link by mail" },
+	  "Replace an alias's targets {address, targets[] (at most 10)}; new external targets, and those still "
+	  "unconfirmed, get a confirmation link by mail (valid 30 days)" },
 	{ "alias.confirm", op_alias_confirm, true, true,
-	  "Confirm an external alias target {token} (the link sent to it; works once)" },
+	  "Confirm an external alias target {token} (the link sent to it; works once, for 30 days)" },
 	{ 0 },
 };

@@ -210,11 +210,16 @@ int store_inbound_targets(struct store *s, int64_t alias_id,
 static int target_upsert(struct store *s, int64_t alias_id, const struct store_alias_target_new *t, int64_t now,
 			 const char **errstr_r)
 {
-	/* a target that stays keeps its place (rowid) and created_at */
+	/*
+	 * A target that stays keeps its place (rowid). One given a new token
+	 * (a link sent again) takes now as created_at: for a target awaiting
+	 * confirmation, created_at is when its outstanding link was issued,
+	 * which is what the link's 30 days count from.
+	 */
 	static const char sql[] =
 		"INSERT INTO alias_targets (address_id, target, confirmed, token_hash, created_at) VALUES (?, ?, ?, ?, ?)"
 		" ON CONFLICT (address_id, target) DO UPDATE SET confirmed = excluded.confirmed,"
-		" token_hash = excluded.token_hash";
+		" token_hash = excluded.token_hash, created_at = excluded.created_at";
 	static const char sql_keep[] =
 		"INSERT OR IGNORE INTO alias_targets (address_id, target, confirmed, token_hash, created_at)"
 		" VALUES (?, ?, ?, ?, ?)";
@@ -300,12 +305,14 @@ int store_inbound_targets_set(struct store *s, int64_t alias_id, const struct st
 }
 
 int store_inbound_target_confirm(struct store *s, const unsigned char token_hash[STORE_TOKEN_HASH_BYTES],
-				 int64_t *alias_id_r, char *target_r, size_t target_size, const char **errstr_r)
+				 int64_t issued_since, int64_t *alias_id_r, char *target_r, size_t target_size,
+				 bool *expired_r, const char **errstr_r)
 {
-	static const char sql_find[] = "SELECT address_id, target FROM alias_targets WHERE token_hash = ?";
+	static const char sql_find[] = "SELECT address_id, target, created_at FROM alias_targets WHERE token_hash = ?";
 	static const char sql_set[] = "UPDATE alias_targets SET confirmed = 1, token_hash = NULL"
 				      " WHERE address_id = ? AND target = ?";
 	sqlite3_stmt *st = store_stmt(s, sql_find, errstr_r);
+	int64_t issued_at = 0;
 	int rc;
 
 	if (st == NULL)
@@ -314,10 +321,15 @@ int store_inbound_target_confirm(struct store *s, const unsigned char token_hash
 	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		*alias_id_r = sqlite3_column_int64(st, 0);
 		store_col_copy(st, 1, target_r, target_size);
+		issued_at = sqlite3_column_int64(st, 2);
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? 0 : store_dberr(s, errstr_r, "database error");
+	/* an expired token is left as it is: only a new link (targets set again) replaces it */
+	*expired_r = issued_at < issued_since;
+	if (*expired_r)
+		return 1;
 	if ((st = store_stmt(s, sql_set, errstr_r)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, *alias_id_r);

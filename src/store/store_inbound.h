@@ -68,7 +68,7 @@ struct store_alias_target {
 	char target[320];  /* local@domain, as configured */
 	bool confirmed;    /* an external target followed its link (local ones need not) */
 	bool has_token;    /* a confirmation is outstanding */
-	int64_t created_at;
+	int64_t created_at; /* when added; awaiting confirmation: when the outstanding link was issued */
 };
 
 /* Every target of the alias, in the order they were added. */
@@ -80,25 +80,29 @@ struct store_alias_target_new {
 	const char *target;
 	bool keep;                       /* already a target: left exactly as it is */
 	bool confirmed;
-	const unsigned char *token_hash; /* STORE_TOKEN_HASH_BYTES, or NULL */
+	const unsigned char *token_hash; /* STORE_TOKEN_HASH_BYTES, or NULL; a new token on a
+					    target that stays resets its created_at to now */
 };
 
 /*
  * Replaces the alias's targets with the n given (at most
  * STORE_ALIAS_TARGETS_MAX), in one transaction. created_at is kept for a
- * target that stays, now for a new one.
+ * target that stays (keep), now for a new one or one given a new token.
  */
 int store_inbound_targets_set(struct store *s, int64_t alias_id, const struct store_alias_target_new *t, size_t n,
 			      int64_t now, const char **errstr_r);
 
 /*
  * Confirms the target whose outstanding token hashes to token_hash (the
- * token is forgotten: it works once). 1 with the alias's id and the
- * target's address, 0 no such token (never issued, used, or the target was
- * removed), -1.
+ * token is forgotten: it works once), unless the token was issued (the
+ * target's created_at) before issued_since: then nothing changes and
+ * *expired_r is true. 1 with the alias's id, the target's address and
+ * *expired_r, 0 no such token (never issued, used, replaced by a newer one,
+ * or the target was removed), -1.
  */
 int store_inbound_target_confirm(struct store *s, const unsigned char token_hash[STORE_TOKEN_HASH_BYTES],
-				 int64_t *alias_id_r, char *target_r, size_t target_size, const char **errstr_r);
+				 int64_t issued_since, int64_t *alias_id_r, char *target_r, size_t target_size,
+				 bool *expired_r, const char **errstr_r);
 
 /* The address local@domain of an address id: 1, 0 (no such id), -1. */
 int store_inbound_address_name(struct store *s, int64_t address_id, char *out, size_t size, const char **errstr_r);

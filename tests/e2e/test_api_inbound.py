@@ -5,12 +5,14 @@ confirmation link of an external target followed anonymously.
 
   GET/PUT /api/v1/addresses/{address}/autoreply   right "autoreply"
   GET/PUT /api/v1/addresses/{address}/targets     right "redirections" or "aliases"
-  GET     /api/v1/confirm/{token}                 anonymous, works once
+  GET     /api/v1/confirm/{token}                 anonymous, works once, for 30 days
 """
 import email
 import email.policy
 import imaplib
+import os
 import re
+import sqlite3
 
 import pytest
 
@@ -132,3 +134,40 @@ def test_targets_confirmation_link_and_rights(inst, remote):
         c = member(inst, login, perms, "team@hosted.test")
         assert c.get(path).status == want, login
     assert member(inst, "nob").get(path).status == 404
+
+
+def test_confirmation_link_expires_and_setting_the_targets_again_sends_a_new_one(inst, remote):
+    """A link is valid 30 days from when it was issued (the issue time moved back
+    31 days in the database here); PUT of the same targets sends a fresh link to
+    a target still unconfirmed, and that one works."""
+    inst.cli("address", "add", "team@hosted.test", "--kind", "alias", "--target", ALICE)
+    path = "/api/v1/addresses/team@hosted.test/targets"
+    api = owner(inst)
+    anon = apiutil.Api(inst)
+    targets = {"targets": [ALICE, "user@remote.test"]}
+    assert api.expect(200, "PUT", path, targets)["confirmation_sent"] == ["user@remote.test"]
+
+    def links():
+        msgs = [x for x in remote.messages if "user@remote.test" in x.rcpts]
+        return [re.search(rb"/api/v1/confirm/([A-Za-z0-9_-]{43})", m.data).group(1).decode() for m in msgs]
+
+    old = wait_for(lambda: links(), 20, "the first link")[0]
+    db = sqlite3.connect(os.path.join(inst.root, "data", "hermod.db"), timeout=10)
+    with db:
+        db.execute("UPDATE alias_targets SET created_at = created_at - 31 * 86400 WHERE token_hash IS NOT NULL")
+    db.close()
+    r = anon.get(f"/api/v1/confirm/{old}")
+    assert r.status == 410 and r.error_code == "confirmation_expired"
+    assert "expired" in r.error["message"] and "team@hosted.test" in r.error["message"]
+    assert "setting the alias's targets again" in r.error["message"]
+    assert api.expect(200, "GET", path)["targets"][1]["status"] == "awaiting_confirmation"
+    # the same targets again: a fresh link for the unconfirmed target, none for the local one
+    assert api.expect(200, "PUT", path, targets)["confirmation_sent"] == ["user@remote.test"]
+    new = wait_for(lambda: links()[1:], 20, "the second link")[0]
+    assert new != old
+    r = anon.get(f"/api/v1/confirm/{old}")
+    assert r.status == 410 and r.error_code == "confirmation_invalid"
+    j = anon.expect(200, "GET", f"/api/v1/confirm/{new}")
+    assert j == {"address": "team@hosted.test", "target": "user@remote.test", "confirmed": True}
+    # once confirmed, setting the targets again sends nothing
+    assert api.expect(200, "PUT", path, targets)["confirmation_sent"] == []

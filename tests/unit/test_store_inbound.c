@@ -2,7 +2,8 @@
  * Unit tests for store/store_inbound on a real SQLite store in a temporary
  * directory: secrets made once and shared by connections, auto-reply
  * settings and the once-per-period log, alias targets replaced (kept ones
- * untouched, removed ones gone, at most 10) and confirmed once by token.
+ * untouched, removed ones gone, at most 10) and confirmed once by token,
+ * within 30 days of the token's issue; a new token restarts the 30 days.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include "lib/xalloc.h"
 #include "store/store.h"
 #include "store/store_inbound.h"
+#include "store/store_private.h" /* s->db: move a token's issue time back */
 
 #define T0 1767225600
 
@@ -152,6 +154,7 @@ static void test_targets(void **state)
 	unsigned char h1[32], h2[32];
 	char target[320];
 	int64_t alias_id;
+	bool expired = true;
 	struct listing l;
 	const char *err = NULL;
 
@@ -168,10 +171,11 @@ static void test_targets(void **state)
 	assert_false(l.t[1].confirmed);
 	assert_true(l.t[1].has_token);
 	/* confirmed once; the token then works no more */
-	assert_int_equal(store_inbound_target_confirm(f->s, h1, &alias_id, target, sizeof(target), &err), 1);
+	assert_int_equal(store_inbound_target_confirm(f->s, h1, 0, &alias_id, target, sizeof(target), &expired, &err), 1);
 	assert_int_equal(alias_id, f->alias);
 	assert_string_equal(target, "ext@remote.test");
-	assert_int_equal(store_inbound_target_confirm(f->s, h1, &alias_id, target, sizeof(target), &err), 0);
+	assert_false(expired);
+	assert_int_equal(store_inbound_target_confirm(f->s, h1, 0, &alias_id, target, sizeof(target), &expired, &err), 0);
 	/* replaced: the kept one stays confirmed with its date, alice goes, a new one waits */
 	struct store_alias_target_new second[] = {
 		{ .target = "EXT@remote.test", .keep = true },
@@ -187,7 +191,7 @@ static void test_targets(void **state)
 	assert_int_equal(l.t[1].created_at, T0 + 100);
 	/* removing a target voids its outstanding token */
 	OK(store_inbound_targets_set(f->s, f->alias, second, 1, T0 + 200, E));
-	assert_int_equal(store_inbound_target_confirm(f->s, h2, &alias_id, target, sizeof(target), &err), 0);
+	assert_int_equal(store_inbound_target_confirm(f->s, h2, 0, &alias_id, target, sizeof(target), &expired, &err), 0);
 	/* at most 10 */
 	struct store_alias_target_new many[11];
 	for (int i = 0; i < 11; i++)
@@ -199,12 +203,68 @@ static void test_targets(void **state)
 	assert_int_equal(store_inbound_address_name(f->s, 999999, target, sizeof(target), &err), 0);
 }
 
+#define DAY 86400
+#define VALID_SINCE(now) ((now) - 30 * DAY)
+
+static void age_tokens(struct fixture *f, int64_t seconds)
+{
+	char *sql = xasprintf("UPDATE alias_targets SET created_at = created_at - %lld WHERE token_hash IS NOT NULL",
+			      (long long)seconds);
+
+	assert_int_equal(sqlite3_exec(f->s->db, sql, NULL, NULL, NULL), SQLITE_OK);
+	free(sql);
+}
+
+/* A token issued 31 days ago is expired and changes nothing; a new token for the target works again. */
+static void test_target_token_expiry(void **state)
+{
+	struct fixture *f = *state;
+	unsigned char h1[32], h2[32];
+	char target[320];
+	int64_t alias_id = 0;
+	bool expired = false;
+	struct listing l;
+	const char *err = NULL;
+
+	crypto_hash_sha256(h1, (const unsigned char *)"token-one", 9);
+	crypto_hash_sha256(h2, (const unsigned char *)"token-two", 9);
+	struct store_alias_target_new first[] = { { .target = "ext@remote.test", .token_hash = h1 } };
+	OK(store_inbound_targets_set(f->s, f->alias, first, 1, T0, E));
+	age_tokens(f, 31 * DAY);
+	assert_int_equal(store_inbound_target_confirm(f->s, h1, VALID_SINCE(T0), &alias_id, target, sizeof(target),
+						      &expired, &err), 1);
+	assert_true(expired);
+	assert_int_equal(alias_id, f->alias);
+	assert_string_equal(target, "ext@remote.test");
+	list(f, &l);
+	assert_int_equal(l.n, 1);
+	assert_false(l.t[0].confirmed);
+	assert_true(l.t[0].has_token);
+	/* the same target given a new token (not kept): its issue time is now again, the old token is void */
+	struct store_alias_target_new again[] = { { .target = "ext@remote.test", .token_hash = h2 } };
+	OK(store_inbound_targets_set(f->s, f->alias, again, 1, T0 + 40 * DAY, E));
+	list(f, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.t[0].created_at, T0 + 40 * DAY);
+	assert_int_equal(store_inbound_target_confirm(f->s, h1, VALID_SINCE(T0 + 40 * DAY), &alias_id, target,
+						      sizeof(target), &expired, &err), 0);
+	/* 29 days later it is still valid */
+	age_tokens(f, 29 * DAY);
+	assert_int_equal(store_inbound_target_confirm(f->s, h2, VALID_SINCE(T0 + 40 * DAY), &alias_id, target,
+						      sizeof(target), &expired, &err), 1);
+	assert_false(expired);
+	list(f, &l);
+	assert_true(l.t[0].confirmed);
+	assert_false(l.t[0].has_token);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_secret, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_autoreply, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_targets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_target_token_expiry, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
