@@ -233,6 +233,41 @@ static int secret_matches(struct store *s, struct auth_req *r, const struct stor
 	return app_password_matches(s, r, login);
 }
 
+/*
+ * The address password matched but its hash used weaker parameters (an
+ * imported {ARGON2ID} hash, or one made before the cost was raised): hash it
+ * again at the current cost while the password is at hand, so it upgrades
+ * at first login. Best effort: the login stands whatever happens here. The
+ * stored hash is read again just before the write, so a password changed
+ * meanwhile (the argon2 work takes a while) is not overwritten with the old
+ * one.
+ */
+static void rehash_if_weak(struct store *s, const struct auth_req *r, const struct store_login *login)
+{
+	char fresh[PASSWORD_HASH_MAX], err[128], local[320];
+	const char *at = strrchr(login->address, '@'), *errstr = NULL;
+	struct store_login now;
+
+	if (at == NULL || !password_needs_rehash(login->password_hash))
+		return;
+	if (password_hash(r->password, fresh, err, sizeof(err)) < 0) {
+		log_warn("auth event=rehash-skipped address=%s reason=\"%s\"", login->address, err);
+		return;
+	}
+	snprintf(local, sizeof(local), "%.*s", (int)(at - login->address), login->address);
+	if (store_login_get(s, login->address, &now, &errstr) != 1 ||
+	    strcmp(now.password_hash, login->password_hash) != 0)
+		log_info("auth event=rehash-skipped address=%s reason=\"the password changed meanwhile\"",
+			 login->address);
+	else if (store_address_set_password(s, local, at + 1, fresh, &errstr) < 0)
+		log_warn("auth event=rehash-failed address=%s error=\"%s\"", login->address,
+			 errstr ? errstr : "unknown");
+	else
+		log_info("auth event=rehashed address=%s", login->address);
+	sodium_memzero(fresh, sizeof(fresh));
+	sodium_memzero(now.password_hash, sizeof(now.password_hash));
+}
+
 static void verify(struct store *s, struct auth_req *r)
 {
 	if (r->account) {
@@ -263,6 +298,8 @@ static void verify(struct store *s, struct auth_req *r)
 		snprintf(r->id.address, sizeof(r->id.address), "%s", login.address);
 		r->id.kind = login.kind;
 		r->id.plan = login.plan;
+		if (r->app_name[0] == '\0') /* the address password itself matched, not an app password */
+			rehash_if_weak(s, r, &login);
 	}
 	if (found == 1)
 		record_login(s, r, login.address_id);

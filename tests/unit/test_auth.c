@@ -2,7 +2,8 @@
  * Unit tests for auth/auth: logins against a real store (SQLite in a temp
  * dir under $HERMOD_TEST_TMP) with real argon2id hashes, on a real libevent
  * loop: right and wrong passwords, address kinds, per-IP and per-address
- * throttling with its lockout message, the failure delay, and cancel.
+ * throttling with its lockout message, the failure delay, cancel, and the
+ * upgrade of a weaker (imported) hash at first login.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <time.h>
 
 #include <event2/event.h>
+#include <sodium.h>
 
 #include "auth/auth.h"
 #include "auth/password.h"
@@ -319,6 +321,56 @@ static void test_cancel_delayed_and_free(void **state)
 	assert_false(o2.called);
 }
 
+/* The stored hash of address, read from a fresh connection. */
+static void stored_hash(const char *address, char hash_r[PASSWORD_HASH_MAX])
+{
+	struct store_login l;
+	const char *err = NULL;
+	struct store *s;
+
+	if (store_open(g_dir, &s, &err) < 0)
+		fail_msg("store_open: %s", err);
+	assert_int_equal(store_login_get(s, address, &l, &err), 1);
+	snprintf(hash_r, PASSWORD_HASH_MAX, "%s", l.password_hash);
+	store_close(s);
+}
+
+/* An {ARGON2ID} hash imported with a lower cost is replaced at the current cost by the first login. */
+static void test_weak_hash_upgraded_at_login(void **state)
+{
+	char weak[PASSWORD_HASH_MAX], after[PASSWORD_HASH_MAX];
+	const char *err = NULL;
+	struct outcome o;
+	struct store *s;
+	struct fix *f;
+	int64_t id;
+
+	(void)state;
+	assert_int_equal(crypto_pwhash_str(weak, PW, strlen(PW), crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN),
+			 0);
+	assert_true(password_needs_rehash(weak));
+	if (store_open(g_dir, &s, &err) < 0)
+		fail_msg("store_open: %s", err);
+	if (store_address_add(s, "imported", "x.test", ADDRESS_MAILBOX, weak, &id, &err) < 0)
+		fail_msg("address add: %s", err);
+	store_close(s);
+	f = fix_new(100, 0);
+	/* a wrong password changes nothing */
+	assert_int_equal(login(f, "192.0.2.9", "imported@x.test", "not-the-password", &o), AUTH_FAILED);
+	stored_hash("imported@x.test", after);
+	assert_string_equal(after, weak);
+	assert_int_equal(login(f, "192.0.2.9", "imported@x.test", PW, &o), AUTH_OK);
+	stored_hash("imported@x.test", after);
+	assert_string_not_equal(after, weak);
+	assert_false(password_needs_rehash(after));
+	assert_true(password_verify(after, PW));
+	/* and the upgraded hash logs in (and stays as it is: nothing more to upgrade) */
+	assert_int_equal(login(f, "192.0.2.9", "imported@x.test", PW, &o), AUTH_OK);
+	stored_hash("imported@x.test", weak);
+	assert_string_equal(weak, after);
+	fix_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -330,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_failure_delay),
 		cmocka_unit_test(test_cancel),
 		cmocka_unit_test(test_cancel_delayed_and_free),
+		cmocka_unit_test(test_weak_hash_upgraded_at_login),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
