@@ -244,28 +244,27 @@ static int secret_matches(struct store *s, struct auth_req *r, const struct stor
  */
 static void rehash_if_weak(struct store *s, const struct auth_req *r, const struct store_login *login)
 {
-	char fresh[PASSWORD_HASH_MAX], err[128], local[320];
-	const char *at = strrchr(login->address, '@'), *errstr = NULL;
-	struct store_login now;
+	char fresh[PASSWORD_HASH_MAX], err[128];
+	const char *errstr = NULL;
+	int rc;
 
-	if (at == NULL || !password_needs_rehash(login->password_hash))
+	if (!password_needs_rehash(login->password_hash))
 		return;
 	if (password_hash(r->password, fresh, err, sizeof(err)) < 0) {
 		log_warn("auth event=rehash-skipped address=%s reason=\"%s\"", login->address, err);
 		return;
 	}
-	snprintf(local, sizeof(local), "%.*s", (int)(at - login->address), login->address);
-	if (store_login_get(s, login->address, &now, &errstr) != 1 ||
-	    strcmp(now.password_hash, login->password_hash) != 0)
-		log_info("auth event=rehash-skipped address=%s reason=\"the password changed meanwhile\"",
-			 login->address);
-	else if (store_address_set_password(s, local, at + 1, fresh, &errstr) < 0)
+	/* only if the hash is still the one verified: a password changed meanwhile stays */
+	rc = store_address_rehash(s, login->address_id, login->password_hash, fresh, &errstr);
+	if (rc < 0)
 		log_warn("auth event=rehash-failed address=%s error=\"%s\"", login->address,
 			 errstr ? errstr : "unknown");
+	else if (rc == 0)
+		log_info("auth event=rehash-skipped address=%s reason=\"the password changed meanwhile\"",
+			 login->address);
 	else
 		log_info("auth event=rehashed address=%s", login->address);
 	sodium_memzero(fresh, sizeof(fresh));
-	sodium_memzero(now.password_hash, sizeof(now.password_hash));
 }
 
 static void verify(struct store *s, struct auth_req *r)

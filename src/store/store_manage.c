@@ -70,6 +70,22 @@ int store_set_sync_normal(struct store *s, const char **errstr_r)
 	return store_exec(s, "PRAGMA synchronous=NORMAL", errstr_r);
 }
 
+int store_address_rehash(struct store *s, int64_t address_id, const char *old_hash, const char *new_hash,
+			 const char **errstr_r)
+{
+	static const char sql[] = "UPDATE addresses SET password_hash = ? WHERE id = ? AND password_hash = ?";
+	sqlite3_stmt *st = store_stmt(s, sql, errstr_r);
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, new_hash, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, address_id);
+	sqlite3_bind_text(st, 3, old_hash, -1, SQLITE_STATIC);
+	if (store_step_done(s, st, errstr_r) < 0)
+		return -1;
+	return sqlite3_changes(s->db) > 0 ? 1 : 0;
+}
+
 int store_history_add(struct store *s, int64_t address_id, int64_t at, const char *actor, const char *action,
 		      const char *detail, const char *ip, const char **errstr_r)
 {

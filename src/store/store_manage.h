@@ -24,6 +24,13 @@ int store_address_org(struct store *s, int64_t address_id, int64_t *org_id_r, co
  * connections that write only what may be lost in a crash (login history).
  */
 int store_set_sync_normal(struct store *s, const char **errstr_r);
+/*
+ * Replaces an address's password hash only if it is still old_hash (a
+ * rehash at login must not undo a password changed meanwhile): 1 replaced,
+ * 0 the hash had changed (or the address is gone), -1.
+ */
+int store_address_rehash(struct store *s, int64_t address_id, const char *old_hash, const char *new_hash,
+			 const char **errstr_r);
 /* Appends one entry to an address's action history. */
 int store_history_add(struct store *s, int64_t address_id, int64_t at, const char *actor, const char *action,
 		      const char *detail, const char *ip, const char **errstr_r);

@@ -20,6 +20,7 @@
 #include "lib/xalloc.h"
 #include "store/store.h"
 #include "store/store_async.h"
+#include "store/store_manage.h"
 #include "store/store_private.h"
 
 #include <event2/event.h>
@@ -291,6 +292,12 @@ static void test_addresses(void **state)
 	assert_int_equal(store_address_password_hash(f->s, "alice", "example.org", hash, sizeof(hash), &err), 1);
 	assert_string_equal(hash, "$argon2id$fake");
 	assert_int_equal(store_address_password_hash(f->s, "catchall", "example.org", hash, sizeof(hash), &err), 0);
+	OK(store_address_set_password(f->s, "alice", "example.org", "$new", E));
+	/* a rehash replaces only the hash it verified (a password changed meanwhile stays) */
+	assert_int_equal(store_address_rehash(f->s, id, "$argon2id$fake", "$stale", &err), 0);
+	assert_int_equal(store_address_rehash(f->s, id, "$new", "$rehashed", &err), 1);
+	assert_int_equal(store_address_password_hash(f->s, "alice", "example.org", hash, sizeof(hash), &err), 1);
+	assert_string_equal(hash, "$rehashed");
 	OK(store_address_set_password(f->s, "alice", "example.org", "$new", E));
 	OK(store_address_set_quota(f->s, "alice", "example.org", 5000, E));
 	assert_int_equal(store_address_get(f->s, "alice", "example.org", &a, &err), 1);
