@@ -1026,6 +1026,7 @@ static void submit_finish(struct smtp_session *s)
 		.rcpt_count = t->remote_count,
 		.send_log_count = s->rcpt_accepted,
 	};
+	snprintf(out.sender_address, sizeof(out.sender_address), "%s", s->identity.address);
 	snprintf(out.client_ip, sizeof(out.client_ip), "%s", conn_peer_ip(s->conn));
 	header_message_id(t, out.message_id, sizeof(out.message_id));
 	body = s->spool;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "lib/xalloc.h"
@@ -176,13 +177,9 @@ static int send_log_insert(struct store *s, const struct store_outbound *out, in
 }
 
 /*
- * The send in the sending address's action history (issue 5: "sends"), in
- * the transaction of the send_log row: an entry exists exactly when the
- * message was accepted. The actor is the authenticated address itself.
- */
-/*
  * The hosted address the message was sent as, when it is not the
- * authenticated one (send-as, checked at MAIL): 1 with its id, 0, -1.
+ * authenticated one (send-as, checked at MAIL): 1 with its id, 0, -1. Most
+ * messages go out as their sender: no lookup then.
  */
 static int sent_as(struct store *s, const struct store_outbound *out, int64_t *id_r, const char **errstr_r)
 {
@@ -190,7 +187,8 @@ static int sent_as(struct store *s, const struct store_outbound *out, int64_t *i
 	char local[ADDRESS_MAX + 1];
 	int rc;
 
-	if (at == NULL || (size_t)(at - out->envelope_from) >= sizeof(local))
+	if (at == NULL || strcasecmp(out->envelope_from, out->sender_address) == 0 ||
+	    (size_t)(at - out->envelope_from) >= sizeof(local))
 		return 0;
 	memcpy(local, out->envelope_from, (size_t)(at - out->envelope_from));
 	local[at - out->envelope_from] = '\0';
@@ -198,39 +196,33 @@ static int sent_as(struct store *s, const struct store_outbound *out, int64_t *i
 	return rc == 1 && *id_r != out->sender_address_id ? 1 : rc < 0 ? -1 : 0;
 }
 
+/*
+ * A submission's entry in the action history of its sender (and of the
+ * address it was sent as), in the transaction of the send_log row: an entry
+ * exists exactly when the message was accepted. The actor is the
+ * authenticated address.
+ */
 static int send_history(struct store *s, const struct store_outbound *out, int64_t when, const char **errstr_r)
 {
-	static const char sql[] = "SELECT a.local || '@' || d.name FROM addresses a JOIN domains d ON d.id = a.domain_id"
-				  " WHERE a.id = ?";
 	unsigned n = out->send_log_count;
-	sqlite3_stmt *st;
-	char actor[ADDRESS_MAX + 1], detail[STORE_OUTBOUND_MSGID_SIZE + ADDRESS_MAX + 80];
+	char detail[STORE_OUTBOUND_MSGID_SIZE + ADDRESS_MAX + 80];
 	int64_t as_id = 0;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	if ((st = store_stmt(s, sql, errstr_r)) == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, out->sender_address_id);
-	if ((rc = sqlite3_step(st)) != SQLITE_ROW) {
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			return store_errf(s, errstr_r, "reading the sending address failed: %s", sqlite3_errmsg(s->db));
-		return store_errf(s, errstr_r, "the sending address (id %lld) no longer exists",
-				  (long long)out->sender_address_id);
-	}
-	snprintf(actor, sizeof(actor), "%s", (const char *)sqlite3_column_text(st, 0));
-	sqlite3_reset(st);
 	if ((rc = sent_as(s, out, &as_id, errstr_r)) < 0)
 		return -1;
 	snprintf(detail, sizeof(detail), "%u recipient%s%s%s%s%s", n, n == 1 ? "" : "s",
 		 out->message_id[0] != '\0' ? ", Message-ID " : "", out->message_id, rc == 1 ? ", as " : "",
 		 rc == 1 ? out->envelope_from : "");
-	if (store_history_add(s, out->sender_address_id, when, actor, "send", detail, out->client_ip, errstr_r) < 0)
+	if (store_history_add(s, out->sender_address_id, when, out->sender_address, "send", detail, out->client_ip,
+			      errstr_r) < 0)
 		return -1;
 	/* a shared address's history shows who sent as it */
-	return rc == 1 ? store_history_add(s, as_id, when, actor, "send", detail, out->client_ip, errstr_r) : 0;
+	return rc == 1 ? store_history_add(s, as_id, when, out->sender_address, "send", detail, out->client_ip,
+					   errstr_r)
+		       : 0;
 }
 
 int store_queue_insert(struct store *s, const struct store_outbound *out, int64_t body_id, int64_t internal_date,

@@ -24,6 +24,7 @@
 #define STORE_QUEUE_ENVID_MAX 100
 #define STORE_QUEUE_PREFIX_MAX 4096 /* a DKIM-Signature with an RSA-4096 b= fits */
 #define STORE_OUTBOUND_IP_SIZE 64     /* an IPv6 text form with a zone, and a NUL */
+#define STORE_OUTBOUND_ADDRESS_SIZE 320 /* local@domain and its NUL */
 #define STORE_OUTBOUND_MSGID_SIZE 256 /* a longer Message-ID is cut in the history entry */
 
 /* RFC 3461 NOTIFY bits (the same values as enum smtp_notify). */
@@ -65,10 +66,12 @@ struct store_outbound {
 	unsigned send_log_count;
 	/*
 	 * The action history entry of a submission, written with the send_log
-	 * row (so only when send_log_count > 0) on sender_address_id: the
-	 * client's IP and the message's Message-ID, "" when unknown or none.
-	 * Arrays, not pointers: store_async_submit's copy takes them as they are.
+	 * row (so only when send_log_count > 0) on sender_address_id: its
+	 * address (the entry's actor), the client's IP and the message's
+	 * Message-ID, "" when unknown or none. Arrays, not pointers:
+	 * store_async_submit's copy takes them as they are.
 	 */
+	char sender_address[STORE_OUTBOUND_ADDRESS_SIZE];
 	char client_ip[STORE_OUTBOUND_IP_SIZE];
 	char message_id[STORE_OUTBOUND_MSGID_SIZE];
 };

@@ -157,6 +157,7 @@ static struct store_outbound outbound(int64_t sender, const struct store_outboun
 				      unsigned log_count)
 {
 	return (struct store_outbound){ .envelope_from = "alice@example.org", .sender_address_id = sender,
+					.sender_address = "alice@example.org",
 					.envid = "ENV-1", .ret = STORE_RET_HDRS,
 					.prefix = "DKIM-Signature: v=1; a=rsa-sha256; b=xyz\r\n", .rcpts = rcpts,
 					.rcpt_count = n, .send_log_count = log_count };
@@ -1068,7 +1069,7 @@ static void test_async_submit_copies_everything(void **state)
 		char *from = xstrdup("alice@example.org"), *addr = xstrdup("carol@remote.test");
 		char *orcpt = xstrdup("rfc822;carol@remote.test"), *envid = xstrdup("E42"), *prefix = xstrdup("X-P: 1\r\n");
 		struct store_outbound_rcpt *rc = xcalloc(1, sizeof(*rc));
-		struct store_outbound out = { from, f->alice, envid, STORE_RET_FULL, prefix, rc, 1, 2, "", "" };
+		struct store_outbound out = { from, f->alice, envid, STORE_RET_FULL, prefix, rc, 1, 2, "alice@example.org", "", "" };
 
 		*rc = (struct store_outbound_rcpt){ addr, STORE_NOTIFY_NEVER, orcpt };
 		store_async_submit(sa, spool_of(f->dir, "async submit\r\n"), ids, 1, &out, T0, on_submitted, &c);
