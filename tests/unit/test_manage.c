@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "manage_fixture.h"
 #include "testutil.h"
 
 #include "auth/password.h"
@@ -33,16 +34,6 @@
 #define PW_MIA "mia-account-pw1"
 #define PW_ADDR "an-address-pw-1"
 
-struct fixture {
-	char *dir;
-	struct config *cfg;
-	struct store *s;
-	struct manage_ctx ctx;
-	json_t *result;
-	struct manage_error err;
-	bool read_only;
-};
-
 #define OK(call)                                                                    \
 	do {                                                                        \
 		const char *err_ = NULL;                                            \
@@ -51,7 +42,7 @@ struct fixture {
 	} while (0)
 #define E (&err_)
 
-static void account(struct fixture *f, const char *login, const char *password)
+static void account(struct manage_fixture *f, const char *login, const char *password)
 {
 	char hash[PASSWORD_HASH_MAX], why[128];
 
@@ -65,7 +56,7 @@ static void account(struct fixture *f, const char *login, const char *password)
  * globex (globex.test): gus owner. Addresses: mia@ (mia: read,send),
  * max@ (max: read,send,history), shared@ (mia: access,read), gx@globex.test.
  */
-static void populate(struct fixture *f)
+static void populate(struct manage_fixture *f)
 {
 	OK(store_org_add(f->s, "acme", NULL, E));
 	OK(store_org_add(f->s, "globex", NULL, E));
@@ -92,20 +83,8 @@ static void populate(struct fixture *f)
 
 static int setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	const char *base = getenv("HERMOD_TEST_TMP"), *err = NULL;
-	char *conf;
+	struct manage_fixture *f = mf_new("mcore", "hostname mail.example.test\ndata_dir data\n");
 
-	f->dir = xasprintf("%s/mcore-XXXXXX", base != NULL ? base : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
-	conf = xasprintf("%s/hermod.conf", f->dir);
-	testutil_write_file(conf, "hostname mail.example.test\ndata_dir data\n");
-	if (config_load(conf, &f->cfg, &err) < 0)
-		fail_msg("config: %s", err);
-	free(conf);
-	assert_int_equal(password_init(), 0);
-	if (store_open(f->cfg->data_dir, &f->s, &err) < 0)
-		fail_msg("store_open: %s", err);
 	populate(f);
 	*state = f;
 	return 0;
@@ -113,82 +92,12 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	json_decref(f->result);
-	manage_ctx_clear(&f->ctx);
-	store_close(f->s);
-	config_free(f->cfg);
-	testutil_rmtree(f->dir);
-	free(f->dir);
-	free(f);
+	mf_free(*state);
 	return 0;
 }
 
-/* Runs op as login (NULL: the operator) with params (JSON text, printf-style). */
-static int call(struct fixture *f, const char *login, const char *op, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int call(struct fixture *f, const char *login, const char *op, const char *fmt, ...)
-{
-	struct manage_actor actor = { .channel = "api", .read_only = f->read_only };
-	struct store_account a;
-	const char *err = NULL;
-	json_error_t jerr;
-	json_t *params;
-	char text[4096];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (login == NULL) {
-		actor.system = true;
-		actor.channel = "cli";
-	} else {
-		assert_int_equal(store_account_get(f->s, login, &a, &err), 1);
-		actor.account_id = a.id;
-		snprintf(actor.login, sizeof(actor.login), "%s", a.login);
-		snprintf(actor.ip, sizeof(actor.ip), "192.0.2.7");
-	}
-	params = json_loads(text, 0, &jerr);
-	if (params == NULL)
-		fail_msg("bad JSON in test: %s: %s", text, jerr.text);
-	json_decref(f->result);
-	f->result = NULL;
-	manage_ctx_clear(&f->ctx);
-	manage_ctx_init(&f->ctx, f->s, f->cfg, &actor);
-	rc = manage_call(&f->ctx, op, params, &f->result, &f->err);
-	json_decref(params);
-	return rc;
-}
-
-static void expect_ok(struct fixture *f, int rc)
-{
-	if (rc < 0)
-		fail_msg("refused: %d %s: %s", manage_status_http(f->err.status), f->err.code, f->err.message);
-}
-
-static void expect_err(struct fixture *f, int rc, enum manage_status status, const char *code)
-{
-	if (rc == 0)
-		fail_msg("accepted, expected %d %s", manage_status_http(status), code);
-	if (f->err.status != status || strcmp(f->err.code, code) != 0)
-		fail_msg("%d %s \"%s\", expected %d %s", manage_status_http(f->err.status), f->err.code,
-			 f->err.message, manage_status_http(status), code);
-}
-
-#define OKC(f, ...) expect_ok(f, call(f, __VA_ARGS__))
-#define ERR(f, status, code, ...) expect_err(f, call(f, __VA_ARGS__), status, code)
-
-static const char *str(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!json_is_string(v))
-		fail_msg("no string %s in the result", key);
-	return json_string_value(v);
-}
+#define OKC(f, ...) mf_ok(f, mf_call(f, __VA_ARGS__))
+#define ERR(f, status, code, ...) mf_refused_code(f, mf_call(f, __VA_ARGS__), status, code)
 
 /* The "address" members of the result's array `key`, comma-joined. */
 static const char *names(json_t *o, const char *key, const char *member)
@@ -199,11 +108,11 @@ static const char *names(json_t *o, const char *key, const char *member)
 
 	out[0] = '\0';
 	json_array_foreach(json_object_get(o, key), i, v)
-		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s", len ? "," : "", str(v, member));
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%s", len ? "," : "", mf_str(v, member));
 	return out;
 }
 
-static bool address_exists(struct fixture *f, const char *local, const char *domain)
+static bool address_exists(struct manage_fixture *f, const char *local, const char *domain)
 {
 	struct store_address a;
 	const char *err = NULL;
@@ -211,7 +120,7 @@ static bool address_exists(struct fixture *f, const char *local, const char *dom
 	return store_address_get(f->s, local, domain, &a, &err) == 1;
 }
 
-static unsigned perms_of(struct fixture *f, const char *login, const char *local, const char *domain)
+static unsigned perms_of(struct manage_fixture *f, const char *login, const char *local, const char *domain)
 {
 	struct store_account acct;
 	struct store_address addr;
@@ -224,7 +133,7 @@ static unsigned perms_of(struct fixture *f, const char *login, const char *local
 	return perms;
 }
 
-static char *hash_of_address(struct fixture *f, const char *local, const char *domain)
+static char *hash_of_address(struct manage_fixture *f, const char *local, const char *domain)
 {
 	static char hash[PASSWORD_HASH_MAX];
 	const char *err = NULL;
@@ -233,7 +142,7 @@ static char *hash_of_address(struct fixture *f, const char *local, const char *d
 	return hash;
 }
 
-static char *hash_of_account(struct fixture *f, const char *login)
+static char *hash_of_account(struct manage_fixture *f, const char *login)
 {
 	static char hash[PASSWORD_HASH_MAX];
 	const char *err = NULL;
@@ -246,10 +155,10 @@ static char *hash_of_account(struct fixture *f, const char *login)
 
 static void test_account_me(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	OKC(f, "mia", "account.me", "{}");
-	assert_string_equal(str(f->result, "login"), "mia");
+	assert_string_equal(mf_str(f->result, "login"), "mia");
 	assert_string_equal(names(f->result, "organisations", "name"), "acme");
 	assert_string_equal(names(f->result, "organisations", "role"), "member");
 	assert_string_equal(names(f->result, "addresses", "address"), "mia@example.test,shared@example.test");
@@ -259,7 +168,7 @@ static void test_account_me(void **state)
 
 static void test_account_password(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	char before[PASSWORD_HASH_MAX];
 
 	OKC(f, "olga", "address.create", "{\"address\": \"o@example.test\", \"for\": \"me\", \"password\": \"%s\"}",
@@ -288,7 +197,7 @@ static void test_account_password(void **state)
 
 static void test_account_create(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	ERR(f, MANAGE_FORBIDDEN, "role_required", "mia", "account.create",
 	    "{\"login\": \"new1\", \"password\": \"%s\", \"org\": \"acme\"}", PW_ADDR);
@@ -307,7 +216,7 @@ static void test_account_create(void **state)
 
 static void test_account_create_ok(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	enum org_role role;
 	struct store_account a;
 	struct store_org org;
@@ -315,7 +224,7 @@ static void test_account_create_ok(void **state)
 
 	OKC(f, "adam", "account.create",
 	    "{\"login\": \"new1\", \"password\": \"%s\", \"org\": \"acme\", \"email\": \"n@x.test\"}", PW_ADDR);
-	assert_string_equal(str(f->result, "role"), "member");
+	assert_string_equal(mf_str(f->result, "role"), "member");
 	assert_int_equal(store_account_get(f->s, "new1", &a, &err), 1);
 	assert_int_equal(store_org_get(f->s, "acme", &org, &err), 1);
 	assert_int_equal(store_member_role(f->s, org.id, a.id, &role, &err), 1);
@@ -334,7 +243,7 @@ static void test_account_create_ok(void **state)
 
 static void test_org_visibility(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	OKC(f, "mia", "org.list", "{}");
 	assert_string_equal(names(f->result, "organisations", "name"), "acme");
@@ -347,7 +256,7 @@ static void test_org_visibility(void **state)
 	ERR(f, MANAGE_NOT_FOUND, "organisation_not_found", "mia", "org.remove", "{\"org\": \"globex\"}");
 	ERR(f, MANAGE_NOT_FOUND, "organisation_not_found", "mia", "org.get", "{\"org\": \"nosuch\"}");
 	OKC(f, "mia", "org.get", "{\"org\": \"acme\"}");
-	assert_string_equal(str(f->result, "role"), "member");
+	assert_string_equal(mf_str(f->result, "role"), "member");
 	assert_string_equal(names(f->result, "domains", "name"), "example.test");
 	OKC(f, "mia", "service.list", "{\"org\": \"acme\"}");
 	assert_string_equal(names(f->result, "services", "plan"), "starter");
@@ -355,10 +264,10 @@ static void test_org_visibility(void **state)
 
 static void test_org_create_remove(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	OKC(f, "mia", "org.create", "{\"name\": \"mia's club\"}");
-	assert_string_equal(str(f->result, "role"), "owner");
+	assert_string_equal(mf_str(f->result, "role"), "owner");
 	OKC(f, "mia", "org.list", "{}");
 	assert_string_equal(names(f->result, "organisations", "name"), "acme,mia's club");
 	ERR(f, MANAGE_CONFLICT, "organisation_exists", "max", "org.create", "{\"name\": \"ACME\"}");
@@ -371,7 +280,7 @@ static void test_org_create_remove(void **state)
 
 static void test_members(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	OKC(f, "max", "member.list", "{\"org\": \"acme\"}");
 	assert_string_equal(names(f->result, "members", "login"), "adam,max,mia,olga");
@@ -409,7 +318,7 @@ static void test_members(void **state)
 
 static void test_domain_visibility(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	OKC(f, "mia", "domain.list", "{}");
 	assert_string_equal(names(f->result, "domains", "name"), "example.test");
@@ -429,42 +338,42 @@ static void test_domain_visibility(void **state)
 	ERR(f, MANAGE_CONFLICT, "domain_exists", "adam", "domain.add",
 	    "{\"domain\": \"GLOBEX.test\", \"org\": \"acme\"}");
 	OKC(f, "mia", "domain.get", "{\"domain\": \"example.test\"}");
-	assert_string_equal(str(f->result, "plan"), "starter");
+	assert_string_equal(mf_str(f->result, "plan"), "starter");
 }
 
 static void test_domain_lifecycle(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	json_t *r;
 	size_t i;
 	bool mx = false, dkim = false;
 
 	OKC(f, "adam", "domain.add", "{\"domain\": \"New.Test\", \"org\": \"acme\", \"plan\": \"free\"}");
-	assert_string_equal(str(f->result, "name"), "new.test");
-	assert_string_equal(str(f->result, "plan"), "free");
+	assert_string_equal(mf_str(f->result, "name"), "new.test");
+	assert_string_equal(mf_str(f->result, "plan"), "free");
 	OKC(f, "mia", "domain.dns", "{\"domain\": \"new.test\"}");
 	assert_true(json_is_true(json_object_get(f->result, "dkim")));
 	json_array_foreach(json_object_get(f->result, "records"), i, r) {
-		if (strcmp(str(r, "type"), "MX") == 0) {
+		if (strcmp(mf_str(r, "type"), "MX") == 0) {
 			mx = true;
-			assert_string_equal(str(r, "value"), "10 mail.example.test.");
-			assert_string_equal(str(r, "status"), "unchecked");
+			assert_string_equal(mf_str(r, "value"), "10 mail.example.test.");
+			assert_string_equal(mf_str(r, "status"), "unchecked");
 		}
-		if (strcmp(str(r, "name"), "hermod._domainkey") == 0) {
+		if (strcmp(mf_str(r, "name"), "hermod._domainkey") == 0) {
 			dkim = true;
-			assert_non_null(strstr(str(r, "value"), "v=DKIM1; k=rsa; p="));
+			assert_non_null(strstr(mf_str(r, "value"), "v=DKIM1; k=rsa; p="));
 		}
 	}
 	assert_true(mx && dkim);
 	OKC(f, "adam", "domain.plan", "{\"domain\": \"new.test\", \"plan\": \"pro\"}");
-	assert_string_equal(str(f->result, "plan"), "pro");
+	assert_string_equal(mf_str(f->result, "plan"), "pro");
 	/* unlinked: the domain stays, hosts nothing until linked again */
 	OKC(f, "adam", "domain.unlink", "{\"domain\": \"new.test\"}");
 	assert_true(json_is_null(json_object_get(f->result, "plan")));
 	ERR(f, MANAGE_CONFLICT, "domain_unlinked", "olga", "address.create",
 	    "{\"address\": \"a@new.test\", \"for\": \"me\", \"password\": \"%s\"}", PW_ADDR);
 	OKC(f, "adam", "domain.link", "{\"domain\": \"new.test\", \"plan\": \"starter\"}");
-	assert_string_equal(str(f->result, "plan"), "starter");
+	assert_string_equal(mf_str(f->result, "plan"), "starter");
 	ERR(f, MANAGE_CONFLICT, "domain_not_empty", "adam", "domain.unlink", "{\"domain\": \"example.test\"}");
 	ERR(f, MANAGE_CONFLICT, "domain_not_empty", "adam", "domain.remove", "{\"domain\": \"example.test\"}");
 	ERR(f, MANAGE_CONFLICT, "dkim_exists", "adam", "domain.dkim", "{\"domain\": \"new.test\"}");
@@ -476,7 +385,7 @@ static void test_domain_lifecycle(void **state)
 
 static void test_address_list_visibility(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	OKC(f, "olga", "address.list", "{}");
 	assert_string_equal(names(f->result, "addresses", "address"),
@@ -499,7 +408,7 @@ static void test_address_list_visibility(void **state)
 /* Pages of 7 over 40 addresses in two domains (plus a grant elsewhere) cover each exactly once, in order. */
 static void test_address_list_pages(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	char local[16], all[8192] = "", after[400] = "";
 	size_t len = 0, pages = 0;
 
@@ -531,7 +440,7 @@ static void test_address_list_pages(void **state)
 	/* as the operator, with a domain filter */
 	OKC(f, NULL, "address.list", "{\"domain\": \"globex.test\", \"limit\": 20, \"after\": \"u09@globex.test\"}");
 	assert_int_equal(json_array_size(json_object_get(f->result, "addresses")), 10);
-	assert_string_equal(str(json_array_get(json_object_get(f->result, "addresses"), 0), "address"),
+	assert_string_equal(mf_str(json_array_get(json_object_get(f->result, "addresses"), 0), "address"),
 			    "u10@globex.test");
 	ERR(f, MANAGE_INVALID, "invalid_parameter", NULL, "address.list",
 	    "{\"domain\": \"globex.test\", \"after\": \"u09@example.test\"}");
@@ -539,7 +448,7 @@ static void test_address_list_pages(void **state)
 
 static void test_address_create_refusals(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	/* a member cannot create addresses; a stranger does not see the domain */
 	ERR(f, MANAGE_FORBIDDEN, "role_required", "mia", "address.create",
@@ -579,12 +488,12 @@ static void test_address_create_refusals(void **state)
 
 static void test_address_create_flows(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	/* for me: linked to the creator with every right, its own password */
 	OKC(f, "adam", "address.create", "{\"address\": \"Adam@Example.test\", \"for\": \"me\", \"password\": \"%s\","
 	    " \"quota\": 1000000}", PW_ADDR);
-	assert_string_equal(str(f->result, "address"), "adam@example.test");
+	assert_string_equal(mf_str(f->result, "address"), "adam@example.test");
 	assert_int_equal(perms_of(f, "adam", "adam", "example.test"), PERM_ALL);
 	assert_true(password_verify(hash_of_address(f, "adam", "example.test"), PW_ADDR));
 	OKC(f, "adam", "address.get", "{\"address\": \"adam@example.test\"}");
@@ -617,7 +526,7 @@ static void test_address_create_flows(void **state)
 
 static void test_address_get(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	json_t *rights;
 
 	/* a member cannot read another member's address: it does not exist for them */
@@ -629,7 +538,7 @@ static void test_address_get(void **state)
 	assert_int_equal(json_array_size(rights), 2);
 	assert_string_equal(json_string_value(json_array_get(rights, 0)), "read");
 	assert_string_equal(json_string_value(json_array_get(rights, 1)), "access");
-	assert_string_equal(str(f->result, "kind"), "mailbox");
+	assert_string_equal(mf_str(f->result, "kind"), "mailbox");
 	assert_int_equal(json_integer_value(json_object_get(f->result, "effective_quota")),
 			 (json_int_t)f->cfg->plans[PLAN_STARTER].quota_bytes);
 	assert_int_equal(json_integer_value(json_object_get(f->result, "messages")), 0);
@@ -639,7 +548,7 @@ static void test_address_get(void **state)
 
 static void test_address_remove(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	/* rights on an address are not the organisation's: no deleting */
 	ERR(f, MANAGE_FORBIDDEN, "role_required", "mia", "address.remove",
@@ -667,7 +576,7 @@ static void test_address_remove(void **state)
 
 static void test_address_password_quota(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	/* the address password is the "devices" right */
 	ERR(f, MANAGE_FORBIDDEN, "permission_denied", "mia", "address.password",
@@ -699,7 +608,7 @@ static void test_address_password_quota(void **state)
 
 static void test_access(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	ERR(f, MANAGE_FORBIDDEN, "permission_denied", "max", "access.list", "{\"address\": \"max@example.test\"}");
 	ERR(f, MANAGE_NOT_FOUND, "address_not_found", "max", "access.list", "{\"address\": \"shared@example.test\"}");
@@ -730,7 +639,7 @@ static void test_access(void **state)
 
 static void test_history(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	int64_t next;
 
 	ERR(f, MANAGE_FORBIDDEN, "permission_denied", "mia", "history.list", "{\"address\": \"mia@example.test\"}");
@@ -752,7 +661,7 @@ static void test_history(void **state)
 
 static void test_read_only(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	f->read_only = true;
 	OKC(f, "olga", "address.list", "{}");

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "manage_fixture.h"
 #include "testutil.h"
 
 #include "auth/password.h"
@@ -28,15 +29,6 @@
 #include "store/store.h"
 #include "store/store_devices.h"
 #include "store/store_manage.h"
-
-struct fixture {
-	char *dir;
-	struct config *cfg;
-	struct store *s;
-	struct manage_ctx ctx;
-	json_t *result;
-	struct manage_error err;
-};
 
 #define OK(call)                                                                    \
 	do {                                                                        \
@@ -50,7 +42,7 @@ struct fixture {
  * acme (example.test): olga owner; mia member with read,send on mia@,
  * dev member with devices on mia@. globex (globex.test): gus owner.
  */
-static void populate(struct fixture *f)
+static void populate(struct manage_fixture *f)
 {
 	OK(store_org_add(f->s, "acme", NULL, E));
 	OK(store_org_add(f->s, "globex", NULL, E));
@@ -72,20 +64,8 @@ static void populate(struct fixture *f)
 
 static int setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	const char *base = getenv("HERMOD_TEST_TMP"), *err = NULL;
-	char *conf;
+	struct manage_fixture *f = mf_new("mdev", "hostname mail.example.test\ndata_dir data\n");
 
-	f->dir = xasprintf("%s/mdev-XXXXXX", base != NULL ? base : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
-	conf = xasprintf("%s/hermod.conf", f->dir);
-	testutil_write_file(conf, "hostname mail.example.test\ndata_dir data\n");
-	if (config_load(conf, &f->cfg, &err) < 0)
-		fail_msg("config: %s", err);
-	free(conf);
-	assert_int_equal(password_init(), 0);
-	if (store_open(f->cfg->data_dir, &f->s, &err) < 0)
-		fail_msg("store_open: %s", err);
 	populate(f);
 	*state = f;
 	return 0;
@@ -93,83 +73,14 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	json_decref(f->result);
-	manage_ctx_clear(&f->ctx);
-	store_close(f->s);
-	config_free(f->cfg);
-	testutil_rmtree(f->dir);
-	free(f->dir);
-	free(f);
+	mf_free(*state);
 	return 0;
 }
 
-/* Runs op as login (NULL: the operator) with params (JSON text, printf-style). */
-static int call(struct fixture *f, const char *login, const char *op, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int call(struct fixture *f, const char *login, const char *op, const char *fmt, ...)
-{
-	struct manage_actor actor = { .channel = "api" };
-	struct store_account a;
-	const char *err = NULL;
-	json_error_t jerr;
-	json_t *params;
-	char text[1024];
-	va_list ap;
-	int rc;
+#define OKC(f, ...) mf_ok(f, mf_call(f, __VA_ARGS__))
+#define ERR(f, status, code, ...) mf_refused_code(f, mf_call(f, __VA_ARGS__), status, code)
 
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (login == NULL) {
-		actor.system = true;
-		actor.channel = "cli";
-	} else {
-		assert_int_equal(store_account_get(f->s, login, &a, &err), 1);
-		actor.account_id = a.id;
-		snprintf(actor.login, sizeof(actor.login), "%s", a.login);
-	}
-	params = json_loads(text, 0, &jerr);
-	if (params == NULL)
-		fail_msg("bad JSON in test: %s: %s", text, jerr.text);
-	json_decref(f->result);
-	f->result = NULL;
-	manage_ctx_clear(&f->ctx);
-	manage_ctx_init(&f->ctx, f->s, f->cfg, &actor);
-	rc = manage_call(&f->ctx, op, params, &f->result, &f->err);
-	json_decref(params);
-	return rc;
-}
-
-static void expect_ok(struct fixture *f, int rc)
-{
-	if (rc < 0)
-		fail_msg("refused: %d %s: %s", manage_status_http(f->err.status), f->err.code, f->err.message);
-}
-
-static void expect_err(struct fixture *f, int rc, enum manage_status status, const char *code)
-{
-	if (rc == 0)
-		fail_msg("accepted, expected %d %s", manage_status_http(status), code);
-	if (f->err.status != status || strcmp(f->err.code, code) != 0)
-		fail_msg("%d %s \"%s\", expected %d %s", manage_status_http(f->err.status), f->err.code,
-			 f->err.message, manage_status_http(status), code);
-}
-
-#define OKC(f, ...) expect_ok(f, call(f, __VA_ARGS__))
-#define ERR(f, status, code, ...) expect_err(f, call(f, __VA_ARGS__), status, code)
-
-static const char *str(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!json_is_string(v))
-		fail_msg("no string %s in the result", key);
-	return json_string_value(v);
-}
-
-static int64_t mia_id(struct fixture *f)
+static int64_t mia_id(struct manage_fixture *f)
 {
 	struct store_address a;
 	const char *err = NULL;
@@ -179,7 +90,7 @@ static int64_t mia_id(struct fixture *f)
 }
 
 /* Does the store find an app password of mia@ for what a client typed? */
-static int login_finds(struct fixture *f, const char *typed, char *name, size_t size)
+static int login_finds(struct manage_fixture *f, const char *typed, char *name, size_t size)
 {
 	char hash[STORE_APP_PASSWORD_HASH_MAX];
 	struct store_app_password pw;
@@ -197,12 +108,12 @@ static int login_finds(struct fixture *f, const char *typed, char *name, size_t 
 
 static void test_create_shape_and_lookup(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	char secret[64], typed[64], name[80];
 
 	OKC(f, "olga", "app_password.create", "{\"address\": \"mia@example.test\", \"name\": \"phone\"}");
-	assert_string_equal(str(f->result, "name"), "phone");
-	snprintf(secret, sizeof(secret), "%s", str(f->result, "password"));
+	assert_string_equal(mf_str(f->result, "name"), "phone");
+	snprintf(secret, sizeof(secret), "%s", mf_str(f->result, "password"));
 	/* abcd-efgh-ijkl-mnop: 16 of [a-z0-9] */
 	assert_int_equal(strlen(secret), 19);
 	for (size_t i = 0; i < 19; i++) {
@@ -231,7 +142,7 @@ static void test_create_shape_and_lookup(void **state)
 	OKC(f, "olga", "app_password.list", "{\"address\": \"mia@example.test\"}");
 	json_t *list = json_object_get(f->result, "app_passwords");
 	assert_int_equal(json_array_size(list), 1);
-	assert_string_equal(str(json_array_get(list, 0), "name"), "phone");
+	assert_string_equal(mf_str(json_array_get(list, 0), "name"), "phone");
 	assert_null(json_object_get(json_array_get(list, 0), "password"));
 	char *dump = json_dumps(f->result, 0);
 	assert_null(strstr(dump, secret));
@@ -245,11 +156,11 @@ static void test_create_shape_and_lookup(void **state)
 /* The database keeps sha256$<hex> of it, never the text. */
 static void test_stored_form(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	char secret[64], path[512], *cmd;
 
 	OKC(f, NULL, "app_password.create", "{\"address\": \"mia@example.test\", \"name\": \"laptop\"}");
-	snprintf(secret, sizeof(secret), "%s", str(f->result, "password"));
+	snprintf(secret, sizeof(secret), "%s", mf_str(f->result, "password"));
 	store_close(f->s);
 	f->s = NULL;
 	snprintf(path, sizeof(path), "%s/hermod.db", f->cfg->data_dir);
@@ -269,7 +180,7 @@ static void test_stored_form(void **state)
 
 static void test_rights(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	/* mia reads and sends mia@ but has no "devices" right */
 	ERR(f, MANAGE_FORBIDDEN, "permission_denied", "mia", "app_password.create",
@@ -289,7 +200,7 @@ static void test_rights(void **state)
 
 static void test_limit_and_names(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	for (int i = 1; i <= STORE_APP_PASSWORDS_MAX; i++)
 		OKC(f, "olga", "app_password.create", "{\"address\": \"mia@example.test\", \"name\": \"device %d\"}", i);
@@ -310,16 +221,16 @@ static void test_limit_and_names(void **state)
 
 static void test_revoke(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	char one[64], two[64];
 
 	OKC(f, "olga", "app_password.create", "{\"address\": \"mia@example.test\", \"name\": \"phone\"}");
-	snprintf(one, sizeof(one), "%s", str(f->result, "password"));
+	snprintf(one, sizeof(one), "%s", mf_str(f->result, "password"));
 	OKC(f, "olga", "app_password.create", "{\"address\": \"mia@example.test\", \"name\": \"laptop\"}");
-	snprintf(two, sizeof(two), "%s", str(f->result, "password"));
+	snprintf(two, sizeof(two), "%s", mf_str(f->result, "password"));
 	assert_string_not_equal(one, two);
 	OKC(f, "olga", "app_password.revoke", "{\"address\": \"mia@example.test\", \"name\": \"phone\"}");
-	assert_string_equal(str(f->result, "revoked"), "phone");
+	assert_string_equal(mf_str(f->result, "revoked"), "phone");
 	/* the lost phone is cut off, the laptop is not */
 	assert_int_equal(login_finds(f, one, NULL, 0), 0);
 	assert_int_equal(login_finds(f, two, NULL, 0), 1);

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "manage_fixture.h"
 #include "testutil.h"
 
 #include "auth/password.h"
@@ -28,15 +29,6 @@
 #include "store/store.h"
 #include "store/store_manage.h"
 
-struct fixture {
-	char *dir;
-	struct config *cfg;
-	struct store *s;
-	struct manage_ctx ctx;   /* the last call's, kept for its outbox */
-	json_t *result;
-	struct manage_error err;
-};
-
 #define OK(call)                                                                    \
 	do {                                                                        \
 		const char *err_ = NULL;                                            \
@@ -45,7 +37,7 @@ struct fixture {
 	} while (0)
 #define E (&err_)
 
-static int64_t account(struct fixture *f, const char *login, const char *email)
+static int64_t account(struct manage_fixture *f, const char *login, const char *email)
 {
 	struct store_account a;
 	const char *err = NULL;
@@ -63,7 +55,7 @@ static int64_t account(struct fixture *f, const char *login, const char *email)
  * bob@example.test are mailboxes. dave has "access,read" on sales@;
  * erin belongs to no organisation.
  */
-static void populate(struct fixture *f)
+static void populate(struct manage_fixture *f)
 {
 	OK(store_org_add(f->s, "acme", NULL, E));
 	OK(store_domain_add(f->s, "example.test", "acme", PLAN_STARTER, NULL, E));
@@ -83,20 +75,8 @@ static void populate(struct fixture *f)
 
 static int setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	const char *base = getenv("HERMOD_TEST_TMP"), *err = NULL;
-	char *conf;
+	struct manage_fixture *f = mf_new("minvite", "hostname mail.example.test\ndata_dir data\nlisten http 127.0.0.1:8080\n");
 
-	f->dir = xasprintf("%s/minvite-XXXXXX", base != NULL ? base : "/tmp");
-	assert_non_null(mkdtemp(f->dir));
-	conf = xasprintf("%s/hermod.conf", f->dir);
-	testutil_write_file(conf, "hostname mail.example.test\ndata_dir data\nlisten http 127.0.0.1:8080\n");
-	if (config_load(conf, &f->cfg, &err) < 0)
-		fail_msg("config: %s", err);
-	free(conf);
-	assert_int_equal(password_init(), 0);
-	if (store_open(f->cfg->data_dir, &f->s, &err) < 0)
-		fail_msg("store_open: %s", err);
 	populate(f);
 	*state = f;
 	return 0;
@@ -104,88 +84,11 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	json_decref(f->result);
-	manage_ctx_clear(&f->ctx);
-	store_close(f->s);
-	config_free(f->cfg);
-	testutil_rmtree(f->dir);
-	free(f->dir);
-	free(f);
+	mf_free(*state);
 	return 0;
 }
 
-/*
- * Runs op as login ("" anonymous, NULL the operator) with params (a JSON
- * text, printf-style); returns manage_call's result, keeping the result,
- * the error and the context (its outbox) in the fixture.
- */
-static int call_at(struct fixture *f, time_t now, const char *login, const char *op, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-static int call_at(struct fixture *f, time_t now, const char *login, const char *op, const char *fmt, ...)
-{
-	struct manage_actor actor = { .channel = "api" };
-	struct store_account a;
-	const char *err = NULL;
-	json_error_t jerr;
-	json_t *params;
-	char text[2048];
-	va_list ap;
-	int rc;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	if (login == NULL) {
-		actor.system = true;
-		actor.channel = "cli";
-	} else if (login[0] != '\0') {
-		assert_int_equal(store_account_get(f->s, login, &a, &err), 1);
-		actor.account_id = a.id;
-		snprintf(actor.login, sizeof(actor.login), "%s", a.login);
-	}
-	params = json_loads(text, 0, &jerr);
-	if (params == NULL)
-		fail_msg("bad JSON in test: %s: %s", text, jerr.text);
-	json_decref(f->result);
-	f->result = NULL;
-	manage_ctx_clear(&f->ctx);
-	manage_ctx_init(&f->ctx, f->s, f->cfg, &actor);
-	if (now != 0)
-		f->ctx.now = now;
-	rc = manage_call(&f->ctx, op, params, &f->result, &f->err);
-	json_decref(params);
-	return rc;
-}
-
-#define call(f, login, op, ...) call_at(f, 0, login, op, __VA_ARGS__)
-
-static void expect_ok(struct fixture *f, int rc)
-{
-	if (rc < 0)
-		fail_msg("refused: %d %s: %s", manage_status_http(f->err.status), f->err.code, f->err.message);
-}
-
-static void expect_err(struct fixture *f, int rc, enum manage_status status, const char *text)
-{
-	if (rc == 0)
-		fail_msg("accepted, expected %d \"%s\"", manage_status_http(status), text);
-	if (f->err.status != status || strstr(f->err.message, text) == NULL)
-		fail_msg("%d %s \"%s\", expected %d \"%s\"", manage_status_http(f->err.status), f->err.code,
-			 f->err.message, manage_status_http(status), text);
-}
-
-static const char *str(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (!json_is_string(v))
-		fail_msg("no string %s in the result", key);
-	return json_string_value(v);
-}
-
-static unsigned perms_of(struct fixture *f, const char *login, const char *address)
+static unsigned perms_of(struct manage_fixture *f, const char *login, const char *address)
 {
 	struct store_account a;
 	struct store_address addr;
@@ -216,7 +119,7 @@ static void history_cb(const struct store_history_entry *e, void *arg)
 }
 
 /* Whether sales@example.test's history has action by actor. */
-static bool history_has(struct fixture *f, const char *action, const char *actor)
+static bool history_has(struct manage_fixture *f, const char *action, const char *actor)
 {
 	struct history_find h = { action, actor, false };
 	struct store_address addr;
@@ -243,14 +146,14 @@ static void token_in(const char *text, char token[44])
 
 static void test_member_invitation_message(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	const struct manage_message *m;
 
-	expect_ok(f, call(f, "alice", "invitation.create",
+	mf_ok(f, mf_call(f, "alice", "invitation.create",
 			  "{\"address\": \"sales@example.test\", \"member\": \"bob\", \"perms\": [\"read\", \"send\"]}"));
-	assert_string_equal(str(f->result, "kind"), "member");
-	assert_string_equal(str(f->result, "sent_to"), "bob@example.test");
-	assert_string_equal(str(f->result, "status"), "pending");
+	assert_string_equal(mf_str(f->result, "kind"), "member");
+	assert_string_equal(mf_str(f->result, "sent_to"), "bob@example.test");
+	assert_string_equal(mf_str(f->result, "status"), "pending");
 	assert_null(json_object_get(f->result, "token")); /* it reaches bob only by mail */
 	m = f->ctx.outbox;
 	assert_non_null(m);
@@ -274,49 +177,49 @@ static void test_member_invitation_message(void **state)
 
 static void test_member_accepts(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	char token[44];
 
-	expect_ok(f, call(f, "alice", "invitation.create",
+	mf_ok(f, mf_call(f, "alice", "invitation.create",
 			  "{\"address\": \"sales@example.test\", \"member\": \"bob\", \"perms\": \"read,send\"}"));
 	token_in(f->ctx.outbox->data, token);
 	/* anyone holding the link sees what it offers */
-	expect_ok(f, call(f, "", "invitation.get", "{\"token\": \"%s\"}", token));
-	assert_string_equal(str(f->result, "address"), "sales@example.test");
-	assert_string_equal(str(f->result, "member"), "bob");
+	mf_ok(f, mf_call(f, "", "invitation.get", "{\"token\": \"%s\"}", token));
+	assert_string_equal(mf_str(f->result, "address"), "sales@example.test");
+	assert_string_equal(mf_str(f->result, "member"), "bob");
 	/* only bob accepts it */
-	expect_err(f, call(f, "", "invitation.accept", "{\"token\": \"%s\"}", token), MANAGE_UNAUTHORIZED,
+	mf_refused_text(f, mf_call(f, "", "invitation.accept", "{\"token\": \"%s\"}", token), MANAGE_UNAUTHORIZED,
 		   "log in as bob");
-	expect_err(f, call(f, "carol", "invitation.accept", "{\"token\": \"%s\"}", token), MANAGE_FORBIDDEN,
+	mf_refused_text(f, mf_call(f, "carol", "invitation.accept", "{\"token\": \"%s\"}", token), MANAGE_FORBIDDEN,
 		   "for the account bob");
 	assert_int_equal(perms_of(f, "bob", "sales@example.test"), 0);
-	expect_ok(f, call(f, "bob", "invitation.accept", "{\"token\": \"%s\"}", token));
-	assert_string_equal(str(f->result, "account"), "bob");
+	mf_ok(f, mf_call(f, "bob", "invitation.accept", "{\"token\": \"%s\"}", token));
+	assert_string_equal(mf_str(f->result, "account"), "bob");
 	assert_int_equal(perms_of(f, "bob", "sales@example.test"), PERM_READ | PERM_SEND);
-	expect_err(f, call(f, "bob", "invitation.accept", "{\"token\": \"%s\"}", token), MANAGE_GONE,
+	mf_refused_text(f, mf_call(f, "bob", "invitation.accept", "{\"token\": \"%s\"}", token), MANAGE_GONE,
 		   "this invitation was already used");
-	expect_err(f, call(f, "", "invitation.get", "{\"token\": \"%s\"}", token), MANAGE_GONE, "already used");
+	mf_refused_text(f, mf_call(f, "", "invitation.get", "{\"token\": \"%s\"}", token), MANAGE_GONE, "already used");
 	assert_true(history_has(f, "invitation.accept", "bob"));
 }
 
 static void test_member_refusals(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
-	expect_err(f, call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"erin\"}"),
+	mf_refused_text(f, mf_call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"erin\"}"),
 		   MANAGE_NOT_FOUND, "erin is not a member of the organisation");
-	expect_err(f, call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"carol\"}"),
+	mf_refused_text(f, mf_call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"carol\"}"),
 		   MANAGE_INVALID, "account carol has no email address");
 	/* an email with a line break never reaches a header field */
 	assert_int_equal(store_manage_account_set_email(f->s, 3, "c@example.test\r\nBcc: x@evil.test", NULL), 0);
-	expect_err(f, call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"carol\"}"),
+	mf_refused_text(f, mf_call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"carol\"}"),
 		   MANAGE_INVALID, "email cannot receive the invitation");
-	expect_err(f, call(f, NULL, "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"alice\"}"),
+	mf_refused_text(f, mf_call(f, NULL, "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"alice\"}"),
 		   MANAGE_CONFLICT, "alice is an owner of the organisation");
-	expect_err(f, call(f, "alice", "invitation.create",
+	mf_refused_text(f, mf_call(f, "alice", "invitation.create",
 			   "{\"address\": \"sales@example.test\", \"member\": \"bob\", \"email\": \"x@y.test\"}"),
 		   MANAGE_INVALID, "not both");
-	expect_err(f, call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\"}"), MANAGE_INVALID,
+	mf_refused_text(f, mf_call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\"}"), MANAGE_INVALID,
 		   "not neither");
 	assert_null(f->ctx.outbox);
 }
@@ -325,65 +228,65 @@ static void test_member_refusals(void **state)
 
 static void test_external_creates_account(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	struct store_account a;
 	const char *err = NULL;
 	enum org_role role;
 	char token[44];
 
-	expect_ok(f, call(f, "alice", "invitation.create",
+	mf_ok(f, mf_call(f, "alice", "invitation.create",
 			  "{\"address\": \"sales@example.test\", \"email\": \"Pat@Partner.test\", \"perms\": [\"read\"]}"));
-	assert_string_equal(str(f->result, "kind"), "external");
-	assert_string_equal(str(f->result, "sent_to"), "pat@partner.test");
-	snprintf(token, sizeof(token), "%s", str(f->result, "token"));
+	assert_string_equal(mf_str(f->result, "kind"), "external");
+	assert_string_equal(mf_str(f->result, "sent_to"), "pat@partner.test");
+	snprintf(token, sizeof(token), "%s", mf_str(f->result, "token"));
 	assert_int_equal(strlen(token), 43);
-	assert_non_null(strstr(str(f->result, "url"), token));
+	assert_non_null(strstr(mf_str(f->result, "url"), token));
 	assert_string_equal(f->ctx.outbox->rcpts[0], "pat@partner.test");
 	assert_non_null(strstr(f->ctx.outbox->data, token));
 	assert_non_null(strstr(f->ctx.outbox->data, "with a login of your choice"));
 
-	expect_err(f, call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"bob\", \"password\": \"long enough pw\"}",
+	mf_refused_text(f, mf_call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"bob\", \"password\": \"long enough pw\"}",
 			   token), MANAGE_CONFLICT, "account bob already exists");
-	expect_err(f, call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"pat\", \"password\": \"short\"}",
+	mf_refused_text(f, mf_call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"pat\", \"password\": \"short\"}",
 			   token), MANAGE_INVALID, "");
 	assert_string_equal(f->err.field, "password");
-	expect_err(f, call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"p a t\", \"password\": \"long enough pw\"}",
+	mf_refused_text(f, mf_call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"p a t\", \"password\": \"long enough pw\"}",
 			   token), MANAGE_INVALID, "");
 	assert_string_equal(f->err.field, "login");
-	expect_ok(f, call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"pat\", \"password\": \"long enough pw\"}",
+	mf_ok(f, mf_call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"pat\", \"password\": \"long enough pw\"}",
 			  token));
 	assert_true(json_is_true(json_object_get(f->result, "created")));
 	assert_int_equal(store_account_get(f->s, "pat", &a, &err), 1);
 	assert_int_equal(store_member_role(f->s, 1, a.id, &role, &err), 1);
 	assert_int_equal(role, ROLE_MEMBER);
 	assert_int_equal(perms_of(f, "pat", "sales@example.test"), PERM_READ);
-	expect_err(f, call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"pat2\", \"password\": \"long enough pw\"}",
+	mf_refused_text(f, mf_call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"pat2\", \"password\": \"long enough pw\"}",
 			   token), MANAGE_GONE, "already used");
 }
 
 static void test_external_login_rule(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	struct store_account a;
 	const char *err = NULL;
 	char token[44];
 
-	expect_ok(f, call(f, "alice", "invitation.create",
+	mf_ok(f, mf_call(f, "alice", "invitation.create",
 			  "{\"address\": \"sales@example.test\", \"email\": \"pat@partner.test\", \"account_login\": \"address\"}"));
-	snprintf(token, sizeof(token), "%s", str(f->result, "token"));
-	assert_string_equal(str(f->result, "login"), "sales@example.test");
-	expect_err(f, call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"pat\", \"password\": \"long enough pw\"}",
+	snprintf(token, sizeof(token), "%s", mf_str(f->result, "token"));
+	assert_string_equal(mf_str(f->result, "login"), "sales@example.test");
+	mf_refused_text(f, mf_call(f, "", "invitation.accept", "{\"token\": \"%s\", \"login\": \"pat\", \"password\": \"long enough pw\"}",
 			   token), MANAGE_INVALID, "with the login sales@example.test");
-	expect_ok(f, call(f, "", "invitation.accept", "{\"token\": \"%s\", \"password\": \"long enough pw\"}", token));
-	assert_string_equal(str(f->result, "account"), "sales@example.test");
+	mf_ok(f, mf_call(f, "", "invitation.accept", "{\"token\": \"%s\", \"password\": \"long enough pw\"}", token));
+	assert_string_equal(mf_str(f->result, "account"), "sales@example.test");
 	assert_int_equal(store_account_get(f->s, "sales@example.test", &a, &err), 1);
 	/* the default rights: every one but handing on access */
 	assert_int_equal(perms_of(f, "sales@example.test", "sales@example.test"), PERM_ALL & ~PERM_MANAGE_ACCESS);
 
 	/* an existing account takes up an external invitation logged in */
-	expect_ok(f, call(f, "alice", "invitation.create", "{\"address\": \"bob@example.test\", \"email\": \"e@x.test\"}"));
-	snprintf(token, sizeof(token), "%s", str(f->result, "token"));
-	expect_ok(f, call(f, "erin", "invitation.accept", "{\"token\": \"%s\"}", token));
+	mf_ok(f, mf_call(f, "alice", "invitation.create", "{\"address\": \"bob@example.test\", \"email\": \"e@x.test\"}"));
+	snprintf(token, sizeof(token), "%s", mf_str(f->result, "token"));
+	mf_ok(f, mf_call(f, "erin", "invitation.accept", "{\"token\": \"%s\"}", token));
 	assert_true(json_is_false(json_object_get(f->result, "created")));
 	assert_int_not_equal(perms_of(f, "erin", "bob@example.test"), 0);
 }
@@ -392,58 +295,58 @@ static void test_external_login_rule(void **state)
 
 static void test_link_used_once(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	char token[44];
 	json_t *links;
 
-	expect_ok(f, call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\", \"perms\": [\"read\"]}"));
-	snprintf(token, sizeof(token), "%s", str(f->result, "token"));
-	assert_non_null(strstr(str(f->result, "url"), "http://mail.example.test:8080/api/v1/links/"));
-	expect_err(f, call(f, NULL, "sharing.redeem", "{\"token\": \"%s\"}", token), MANAGE_INVALID, "log in");
-	expect_ok(f, call(f, "carol", "sharing.redeem", "{\"token\": \"%s\"}", token));
+	mf_ok(f, mf_call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\", \"perms\": [\"read\"]}"));
+	snprintf(token, sizeof(token), "%s", mf_str(f->result, "token"));
+	assert_non_null(strstr(mf_str(f->result, "url"), "http://mail.example.test:8080/api/v1/links/"));
+	mf_refused_text(f, mf_call(f, NULL, "sharing.redeem", "{\"token\": \"%s\"}", token), MANAGE_INVALID, "log in");
+	mf_ok(f, mf_call(f, "carol", "sharing.redeem", "{\"token\": \"%s\"}", token));
 	assert_int_equal(perms_of(f, "carol", "sales@example.test"), PERM_READ);
-	expect_err(f, call(f, "bob", "sharing.redeem", "{\"token\": \"%s\"}", token), MANAGE_GONE,
+	mf_refused_text(f, mf_call(f, "bob", "sharing.redeem", "{\"token\": \"%s\"}", token), MANAGE_GONE,
 		   "this sharing link was already used");
 	assert_int_equal(perms_of(f, "bob", "sales@example.test"), 0);
-	expect_ok(f, call(f, "alice", "sharing.list", "{\"address\": \"sales@example.test\"}"));
+	mf_ok(f, mf_call(f, "alice", "sharing.list", "{\"address\": \"sales@example.test\"}"));
 	links = json_object_get(f->result, "links");
 	assert_int_equal(json_array_size(links), 1);
-	assert_string_equal(str(json_array_get(links, 0), "status"), "used");
-	assert_string_equal(str(json_array_get(links, 0), "used_by"), "carol");
+	assert_string_equal(mf_str(json_array_get(links, 0), "status"), "used");
+	assert_string_equal(mf_str(json_array_get(links, 0), "used_by"), "carol");
 	assert_null(json_object_get(json_array_get(links, 0), "token"));
 	assert_true(history_has(f, "sharing.create", "alice"));
 	assert_true(history_has(f, "sharing.redeem", "carol"));
 	/* a configured public_url is the base of links instead of the listener */
 	f->cfg->public_url = xstrdup("https://console.example.test");
-	expect_ok(f, call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\"}"));
-	assert_non_null(strstr(str(f->result, "url"), "https://console.example.test/api/v1/links/"));
+	mf_ok(f, mf_call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\"}"));
+	assert_non_null(strstr(mf_str(f->result, "url"), "https://console.example.test/api/v1/links/"));
 }
 
 static void test_link_revoked_and_expired(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	char token[44];
 	json_int_t id;
 
-	expect_ok(f, call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\"}"));
-	snprintf(token, sizeof(token), "%s", str(f->result, "token"));
+	mf_ok(f, mf_call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\"}"));
+	snprintf(token, sizeof(token), "%s", mf_str(f->result, "token"));
 	id = json_integer_value(json_object_get(f->result, "id"));
-	expect_err(f, call(f, "bob", "sharing.revoke", "{\"id\": \"%lld\"}", (long long)id), MANAGE_NOT_FOUND,
+	mf_refused_text(f, mf_call(f, "bob", "sharing.revoke", "{\"id\": \"%lld\"}", (long long)id), MANAGE_NOT_FOUND,
 		   "no sharing link");
-	expect_ok(f, call(f, "alice", "sharing.revoke", "{\"id\": \"%lld\"}", (long long)id));
-	expect_err(f, call(f, "bob", "sharing.redeem", "{\"token\": \"%s\"}", token), MANAGE_GONE, "was revoked");
-	expect_err(f, call(f, "alice", "sharing.revoke", "{\"id\": %lld}", (long long)id), MANAGE_GONE, "was revoked");
+	mf_ok(f, mf_call(f, "alice", "sharing.revoke", "{\"id\": \"%lld\"}", (long long)id));
+	mf_refused_text(f, mf_call(f, "bob", "sharing.redeem", "{\"token\": \"%s\"}", token), MANAGE_GONE, "was revoked");
+	mf_refused_text(f, mf_call(f, "alice", "sharing.revoke", "{\"id\": %lld}", (long long)id), MANAGE_GONE, "was revoked");
 
-	expect_ok(f, call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\", \"days\": 2}"));
-	snprintf(token, sizeof(token), "%s", str(f->result, "token"));
-	expect_err(f, call_at(f, time(NULL) + 2 * 86400 + 5, "bob", "sharing.redeem", "{\"token\": \"%s\"}", token),
+	mf_ok(f, mf_call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\", \"days\": 2}"));
+	snprintf(token, sizeof(token), "%s", mf_str(f->result, "token"));
+	mf_refused_text(f, mf_call_at(f, time(NULL) + 2 * 86400 + 5, "bob", "sharing.redeem", "{\"token\": \"%s\"}", token),
 		   MANAGE_GONE, "this sharing link expired on");
-	expect_ok(f, call_at(f, time(NULL) + 86400, "bob", "sharing.redeem", "{\"token\": \"%s\"}", token));
+	mf_ok(f, mf_call_at(f, time(NULL) + 86400, "bob", "sharing.redeem", "{\"token\": \"%s\"}", token));
 
-	expect_err(f, call(f, "bob", "sharing.redeem", "{\"token\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
+	mf_refused_text(f, mf_call(f, "bob", "sharing.redeem", "{\"token\": \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}"),
 		   MANAGE_NOT_FOUND, "no such sharing link");
-	expect_err(f, call(f, "bob", "sharing.redeem", "{\"token\": \"not-a-token\"}"), MANAGE_NOT_FOUND, "no such");
-	expect_err(f, call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\", \"days\": 0}"),
+	mf_refused_text(f, mf_call(f, "bob", "sharing.redeem", "{\"token\": \"not-a-token\"}"), MANAGE_NOT_FOUND, "no such");
+	mf_refused_text(f, mf_call(f, "alice", "sharing.create", "{\"address\": \"sales@example.test\", \"days\": 0}"),
 		   MANAGE_INVALID, "days must be between 1 and 365");
 }
 
@@ -451,58 +354,58 @@ static void test_link_revoked_and_expired(void **state)
 
 static void test_permissions(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 
 	/* no right at all on the address: it does not exist for them */
-	expect_err(f, call(f, "bob", "sharing.create", "{\"address\": \"sales@example.test\"}"), MANAGE_NOT_FOUND,
+	mf_refused_text(f, mf_call(f, "bob", "sharing.create", "{\"address\": \"sales@example.test\"}"), MANAGE_NOT_FOUND,
 		   "does not exist");
-	expect_err(f, call(f, "erin", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"bob\"}"),
+	mf_refused_text(f, mf_call(f, "erin", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"bob\"}"),
 		   MANAGE_NOT_FOUND, "does not exist");
 	/* a right, but not "access" */
 	assert_int_equal(store_access_grant(f->s, "bob", "sales", "example.test", PERM_READ | PERM_SEND, NULL), 0);
-	expect_err(f, call(f, "bob", "sharing.create", "{\"address\": \"sales@example.test\"}"), MANAGE_FORBIDDEN,
+	mf_refused_text(f, mf_call(f, "bob", "sharing.create", "{\"address\": \"sales@example.test\"}"), MANAGE_FORBIDDEN,
 		   "you lack the right 'access'");
-	expect_err(f, call(f, "bob", "invitation.create", "{\"address\": \"sales@example.test\", \"email\": \"a@b.test\"}"),
+	mf_refused_text(f, mf_call(f, "bob", "invitation.create", "{\"address\": \"sales@example.test\", \"email\": \"a@b.test\"}"),
 		   MANAGE_FORBIDDEN, "you lack the right 'access'");
-	expect_err(f, call(f, "bob", "sharing.list", "{\"address\": \"sales@example.test\"}"), MANAGE_FORBIDDEN,
+	mf_refused_text(f, mf_call(f, "bob", "sharing.list", "{\"address\": \"sales@example.test\"}"), MANAGE_FORBIDDEN,
 		   "'access'");
 	/* dave has access and read: he hands out read, never send */
-	expect_err(f, call(f, "dave", "sharing.create", "{\"address\": \"sales@example.test\", \"perms\": [\"read\", \"send\"]}"),
+	mf_refused_text(f, mf_call(f, "dave", "sharing.create", "{\"address\": \"sales@example.test\", \"perms\": [\"read\", \"send\"]}"),
 		   MANAGE_FORBIDDEN, "you cannot hand out the right 'send'");
-	expect_ok(f, call(f, "dave", "sharing.create", "{\"address\": \"sales@example.test\"}"));
+	mf_ok(f, mf_call(f, "dave", "sharing.create", "{\"address\": \"sales@example.test\"}"));
 	assert_int_equal(json_array_size(json_object_get(f->result, "perms")), 1);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(f->result, "perms"), 0)), "read");
 	/* a member invites only as a member: no admins */
-	expect_err(f, call(f, "dave", "invitation.create",
+	mf_refused_text(f, mf_call(f, "dave", "invitation.create",
 			   "{\"address\": \"sales@example.test\", \"email\": \"a@b.test\", \"role\": \"admin\"}"),
 		   MANAGE_FORBIDDEN, "only an owner or an admin");
 	/* an anonymous caller reaches only get and accept */
-	expect_err(f, call(f, "", "sharing.create", "{\"address\": \"sales@example.test\"}"), MANAGE_UNAUTHORIZED, "log in");
+	mf_refused_text(f, mf_call(f, "", "sharing.create", "{\"address\": \"sales@example.test\"}"), MANAGE_UNAUTHORIZED, "log in");
 }
 
 static void test_list_and_revoke_invitations(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	char token[44];
 	json_int_t id;
 
-	expect_ok(f, call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"bob\"}"));
+	mf_ok(f, mf_call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"bob\"}"));
 	id = json_integer_value(json_object_get(f->result, "id"));
 	token_in(f->ctx.outbox->data, token);
-	expect_ok(f, call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"dave\"}"));
+	mf_ok(f, mf_call(f, "alice", "invitation.create", "{\"address\": \"sales@example.test\", \"member\": \"dave\"}"));
 	/* bob sees his own, alice every one of the address */
-	expect_ok(f, call(f, "bob", "invitation.list", "{}"));
+	mf_ok(f, mf_call(f, "bob", "invitation.list", "{}"));
 	assert_int_equal(json_array_size(json_object_get(f->result, "invitations")), 1);
-	assert_string_equal(str(json_array_get(json_object_get(f->result, "invitations"), 0), "member"), "bob");
-	expect_ok(f, call(f, "alice", "invitation.list", "{\"address\": \"sales@example.test\"}"));
+	assert_string_equal(mf_str(json_array_get(json_object_get(f->result, "invitations"), 0), "member"), "bob");
+	mf_ok(f, mf_call(f, "alice", "invitation.list", "{\"address\": \"sales@example.test\"}"));
 	assert_int_equal(json_array_size(json_object_get(f->result, "invitations")), 2);
-	expect_err(f, call(f, "carol", "invitation.revoke", "{\"id\": %lld}", (long long)id), MANAGE_NOT_FOUND,
+	mf_refused_text(f, mf_call(f, "carol", "invitation.revoke", "{\"id\": %lld}", (long long)id), MANAGE_NOT_FOUND,
 		   "no invitation");
-	expect_ok(f, call(f, "alice", "invitation.revoke", "{\"id\": %lld}", (long long)id));
-	assert_string_equal(str(f->result, "status"), "revoked");
-	expect_err(f, call(f, "bob", "invitation.accept", "{\"token\": \"%s\"}", token), MANAGE_GONE,
+	mf_ok(f, mf_call(f, "alice", "invitation.revoke", "{\"id\": %lld}", (long long)id));
+	assert_string_equal(mf_str(f->result, "status"), "revoked");
+	mf_refused_text(f, mf_call(f, "bob", "invitation.accept", "{\"token\": \"%s\"}", token), MANAGE_GONE,
 		   "this invitation was revoked");
-	expect_err(f, call(f, "bob", "invitation.accept", "{\"token\": \"%s\"}", token), MANAGE_GONE, "revoked");
+	mf_refused_text(f, mf_call(f, "bob", "invitation.accept", "{\"token\": \"%s\"}", token), MANAGE_GONE, "revoked");
 	assert_int_equal(perms_of(f, "bob", "sales@example.test"), 0);
 	assert_true(history_has(f, "invitation.create", "alice"));
 	assert_true(history_has(f, "invitation.revoke", "alice"));
@@ -511,7 +414,7 @@ static void test_list_and_revoke_invitations(void **state)
 /* address.create's hook for "for": "member" */
 static void test_for_address_hook(void **state)
 {
-	struct fixture *f = *state;
+	struct manage_fixture *f = *state;
 	struct manage_actor actor = { .system = true, .channel = "cli" };
 	struct store_address addr;
 	struct manage_error err = { 0 };
@@ -522,7 +425,7 @@ static void test_for_address_hook(void **state)
 	manage_ctx_clear(&f->ctx);
 	manage_ctx_init(&f->ctx, f->s, f->cfg, &actor);
 	assert_int_equal(manage_invite_for_address(&f->ctx, &addr, params, result, &err), 0);
-	assert_string_equal(str(json_object_get(result, "invitation"), "member"), "bob");
+	assert_string_equal(mf_str(json_object_get(result, "invitation"), "member"), "bob");
 	assert_non_null(f->ctx.outbox);
 	json_object_set_new(params, "for", json_string("external"));
 	assert_int_equal(manage_invite_for_address(&f->ctx, &addr, params, result, &err), -1);
