@@ -72,6 +72,8 @@ struct http_job {
 	char login[320];
 	struct http_call call;
 	struct http_outmsg *outbox;    /* prepared by the worker, sent by the loop */
+	unsigned outbox_pending;       /* outbox messages not durable yet: the answer waits */
+	bool outbox_failed;            /* one of them could not be stored */
 	bool close;                    /* answer with Connection: close */
 };
 

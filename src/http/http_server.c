@@ -59,6 +59,7 @@ struct http_front {
 struct http_submit {
 	struct http_submit *next, *prev;
 	struct http_server *hs;
+	struct http_job *job; /* answered once its last message is durable */
 	struct store_req *req;
 	bool remote;
 };
@@ -185,6 +186,21 @@ static void job_free(struct http_job *job)
 	free(job);
 }
 
+/* Answers the job if its client is still there, and frees it. */
+static void job_finish(struct http_job *job)
+{
+	conn_unpend(job);
+	if (job->req != NULL) {
+		if (job->outbox_failed)
+			http_call_fail(&job->call, 500, "message_not_sent",
+				       "the change was made, but the message it sends (an invitation or a confirmation"
+				       " link) could not be stored; the server log says why",
+				       NULL);
+		send_answer(job);
+	}
+	job_free(job);
+}
+
 /* ---- the outbox: messages an operation wants sent ------------------------------------ */
 
 static void submitted(int result, const char *errstr, void *arg)
@@ -192,10 +208,15 @@ static void submitted(int result, const char *errstr, void *arg)
 	struct http_submit *sub = arg;
 	struct http_server *hs = sub->hs;
 
-	if (result < 0)
+	if (result < 0) {
 		log_error("http event=outbox-failed error=\"%s\"", errstr != NULL ? errstr : "unknown");
-	else if (sub->remote && hs->queue_kick != NULL)
+		sub->job->outbox_failed = true;
+	} else if (sub->remote && hs->queue_kick != NULL) {
 		hs->queue_kick(hs->queue_arg);
+	}
+	/* the answer comes after the message is durable, as every acknowledgement does */
+	if (--sub->job->outbox_pending == 0)
+		job_finish(sub->job);
 	if (sub->prev != NULL)
 		sub->prev->next = sub->next;
 	else
@@ -206,7 +227,7 @@ static void submitted(int result, const char *errstr, void *arg)
 }
 
 /* Hosted recipients delivered and remote ones queued in one durable batch (store_async_submit). */
-static void outbox_send(struct http_server *hs, struct http_outmsg *o)
+static void outbox_send(struct http_server *hs, struct http_job *job, struct http_outmsg *o)
 {
 	struct http_submit *sub = xcalloc(1, sizeof(*sub));
 	struct store_outbound_rcpt *rcpts = xcalloc(o->remote_count + 1, sizeof(*rcpts));
@@ -216,6 +237,8 @@ static void outbox_send(struct http_server *hs, struct http_outmsg *o)
 	for (size_t i = 0; i < o->remote_count; i++)
 		rcpts[i].address = o->remote[i];
 	sub->hs = hs;
+	sub->job = job;
+	job->outbox_pending++;
 	sub->remote = o->remote_count > 0;
 	sub->next = hs->submits;
 	if (hs->submits != NULL)
@@ -232,18 +255,20 @@ static void outbox_send(struct http_server *hs, struct http_outmsg *o)
 	log_info("http event=outbox-sent local=%zu remote=%zu", o->address_count, o->remote_count);
 }
 
-/* A job is finished (on the loop): answer it if its client is still there, send its outbox. */
+/*
+ * A job is finished (on the loop). Its outbox goes to the store first; the
+ * answer follows when every message is durable (submitted), or at once
+ * when there is none.
+ */
 static void job_done(struct http_job *job, void *arg)
 {
 	struct http_server *hs = arg;
 
-	conn_unpend(job);
-	if (job->req != NULL)
-		send_answer(job);
 	for (struct http_outmsg *o = job->outbox; o != NULL; o = o->next)
 		if (o->address_count + o->remote_count > 0)
-			outbox_send(hs, o);
-	job_free(job);
+			outbox_send(hs, job, o);
+	if (job->outbox_pending == 0)
+		job_finish(job);
 }
 
 /* Answers at once from the loop (routing errors, limits, login failures). */
@@ -741,6 +766,8 @@ void http_server_free(struct http_server *hs)
 		struct http_submit *sub = hs->submits;
 		hs->submits = sub->next;
 		store_req_cancel(sub->req); /* the delivery still completes; nobody is told */
+		if (--sub->job->outbox_pending == 0)
+			job_free(sub->job); /* evhttp frees its request below */
 		free(sub);
 	}
 	for (size_t f = 0; f < 2; f++)
